@@ -15,6 +15,7 @@ Keras semantics: `True` marks a stored pattern that may be attended to.
 
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -47,7 +48,7 @@ def _validate_separation(separation):
 
 
 def _floatx_min(dtype):
-    return float(np.finfo(np.dtype(dtype)).min)
+    return float(np.finfo(np.dtype(keras.backend.standardize_dtype(dtype))).min)
 
 
 def lse(z, beta=1.0, axis=-1, keepdims=False):
@@ -241,6 +242,18 @@ def _beta_tensor(beta, dtype):
     return ops.cast(beta, dtype)
 
 
+def _scores(state, memory):
+    """`ξ Yᵀ`, computed in float32 for half-precision inputs.
+
+    β·ξᵀy overflows float16 (max 65504) long before β is large in any useful
+    sense, and the sparse maps' thresholds need the precision, so scores and
+    separation always run in at least float32.
+    """
+    if keras.backend.standardize_dtype(state.dtype) in ("float16", "bfloat16"):
+        state, memory = ops.cast(state, "float32"), ops.cast(memory, "float32")
+    return ops.matmul(state, ops.swapaxes(memory, -1, -2))
+
+
 def association(state, memory, beta, separation="softmax", mask=None):
     """Association weights `sep(β ξ Yᵀ)` of states over stored patterns.
 
@@ -254,9 +267,10 @@ def association(state, memory, beta, separation="softmax", mask=None):
     Returns:
         `(..., L, N)` association weights.
     """
-    scores = ops.matmul(state, ops.swapaxes(memory, -1, -2))
+    in_dtype = keras.backend.standardize_dtype(state.dtype)
+    scores = _scores(state, memory)
     scores = scores * _beta_tensor(beta, scores.dtype)
-    return separate(scores, separation, axis=-1, mask=mask)
+    return ops.cast(separate(scores, separation, axis=-1, mask=mask), in_dtype)
 
 
 def hopfield_update(state, memory, beta, value=None, separation="softmax", mask=None):
@@ -298,12 +312,14 @@ def hopfield_energy(state, memory, beta, separation="softmax", mask=None):
         mask: Optional boolean mask broadcastable to `(..., L, N)`.
 
     Returns:
-        `(..., L)` energies.
+        `(..., L)` energies (float32 for half-precision inputs).
     """
-    beta_s = _beta_tensor(beta, state.dtype)  # broadcasts to (..., L, N)
+    scores = _scores(state, memory)
+    if keras.backend.standardize_dtype(state.dtype) != keras.backend.standardize_dtype(scores.dtype):
+        state, memory = ops.cast(state, scores.dtype), ops.cast(memory, scores.dtype)
+    beta_s = _beta_tensor(beta, scores.dtype)  # broadcasts to (..., L, N)
     # The per-state energy has the memory axis reduced, so β loses its last axis.
     beta_e = ops.squeeze(beta_s, axis=-1) if len(beta_s.shape) > 0 else beta_s
-    scores = ops.matmul(state, ops.swapaxes(memory, -1, -2))
     conj = separation_conjugate(scores * beta_s, separation, mask=mask)
     sq_norms = ops.sum(memory * memory, axis=-1)
     if mask is not None:
@@ -316,7 +332,7 @@ def hopfield_energy(state, memory, beta, separation="softmax", mask=None):
         n = ops.cast(ops.shape(memory)[-2], state.dtype)
     energy = -conj / beta_e + 0.5 * ops.sum(state * state, axis=-1) + 0.5 * big_m
     if separation == "softmax":
-        energy = energy + ops.log(n) / beta_e
+        energy = energy + ops.log(ops.cast(n, scores.dtype)) / beta_e
     return energy
 
 

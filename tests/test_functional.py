@@ -1,0 +1,226 @@
+"""Numerics of keras_hopfield.functional against NumPy references (all backends)."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from keras import ops
+
+from keras_hopfield import functional as F
+
+
+def np_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def np_sparsemax(z):
+    """Reference: projection onto the simplex by bisection on τ (no sorting)."""
+    out = np.empty_like(z, dtype=np.float64)
+    for idx in np.ndindex(z.shape[:-1]):
+        v = z[idx].astype(np.float64)
+        lo, hi = v.max() - 1.0, v.max()
+        for _ in range(200):
+            tau = (lo + hi) / 2
+            if np.maximum(v - tau, 0).sum() > 1:
+                lo = tau
+            else:
+                hi = tau
+        out[idx] = np.maximum(v - (lo + hi) / 2, 0)
+    return out
+
+
+def np_entmax15(z):
+    out = np.empty_like(z, dtype=np.float64)
+    for idx in np.ndindex(z.shape[:-1]):
+        v = z[idx].astype(np.float64) / 2
+        lo, hi = v.max() - 1.0, v.max()
+        for _ in range(200):
+            tau = (lo + hi) / 2
+            if (np.maximum(v - tau, 0) ** 2).sum() > 1:
+                lo = tau
+            else:
+                hi = tau
+        out[idx] = np.maximum(v - (lo + hi) / 2, 0) ** 2
+    return out
+
+
+NP_SEP = {"softmax": np_softmax, "sparsemax": np_sparsemax, "entmax15": np_entmax15}
+
+
+def np_retrieve(xi, Y, beta, steps, sep="softmax"):
+    for _ in range(steps):
+        xi = NP_SEP[sep](beta * xi @ Y.T) @ Y
+    return xi
+
+
+def np_energy(xi, Y, beta):
+    z = beta * xi @ Y.T
+    m = z.max(-1, keepdims=True)
+    lse = (np.log(np.exp(z - m).sum(-1)) + m[..., 0]) / beta
+    return -lse + 0.5 * (xi * xi).sum(-1) + np.log(Y.shape[0]) / beta + 0.5 * (Y * Y).sum(-1).max()
+
+
+@pytest.mark.parametrize("sep", ["softmax", "sparsemax", "entmax15"])
+def test_separation_matches_numpy(sep, rng):
+    z = rng.normal(size=(4, 3, 9)).astype("float32") * 3
+    got = ops.convert_to_numpy(F.separate(ops.convert_to_tensor(z), sep))
+    np.testing.assert_allclose(got, NP_SEP[sep](z), atol=2e-5)
+    np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+    if sep != "softmax":
+        assert (got == 0).any(), "sparse separation should give exact zeros"
+
+
+@pytest.mark.parametrize("sep", ["softmax", "sparsemax", "entmax15"])
+def test_separation_mask_and_axis(sep, rng):
+    z = rng.normal(size=(2, 5, 7)).astype("float32")
+    mask = rng.random((2, 5, 7)) > 0.4
+    mask[0, 0] = False  # a fully masked row gives zeros, not NaN
+    got = ops.convert_to_numpy(F.separate(ops.convert_to_tensor(z), sep, mask=ops.convert_to_tensor(mask)))
+    assert np.isfinite(got).all()
+    assert (got[~mask] == 0).all()
+    np.testing.assert_allclose(got[0, 0], 0.0)
+    # On the valid entries it equals the map applied to the valid entries only.
+    row = z[1, 2][mask[1, 2]]
+    np.testing.assert_allclose(got[1, 2][mask[1, 2]], NP_SEP[sep](row[None])[0], atol=2e-5)
+    # Another axis: separating over axis 1 equals separating the transpose.
+    a1 = ops.convert_to_numpy(F.separate(ops.convert_to_tensor(z), sep, axis=1))
+    np.testing.assert_allclose(a1, np.swapaxes(NP_SEP[sep](np.swapaxes(z, 1, 2)), 1, 2), atol=2e-5)
+
+
+@pytest.mark.parametrize("sep", ["sparsemax", "entmax15"])
+def test_sparse_separation_gradients_finite(sep, rng):
+    from keras_hopfield.backend.gradients import value_and_grad
+
+    z = rng.normal(size=(3, 6)).astype("float32")
+    z[0, :2] = 5.0  # ties at the top
+    w = ops.convert_to_tensor(rng.normal(size=(3, 6)).astype("float32"))
+
+    def f(x):
+        return ops.sum(F.separate(x, sep) * w)
+
+    val, grad = value_and_grad(f, z)
+    grad = ops.convert_to_numpy(grad)
+    assert np.isfinite(grad).all()
+    # Finite differences on a generic coordinate.
+    h = 1e-3
+    zp, zm = z.copy(), z.copy()
+    zp[1, 3] += h
+    zm[1, 3] -= h
+    fd = (float(ops.convert_to_numpy(f(ops.convert_to_tensor(zp)))) - float(ops.convert_to_numpy(f(ops.convert_to_tensor(zm))))) / (2 * h)
+    assert abs(fd - grad[1, 3]) < 5e-2 * max(1.0, abs(fd))
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("sep", ["softmax", "sparsemax", "entmax15"])
+def test_retrieve_matches_numpy(steps, sep, rng):
+    Y = rng.normal(size=(12, 8)).astype("float32")
+    xi = rng.normal(size=(5, 8)).astype("float32")
+    out, p, state, n = F.hopfield_retrieve(
+        ops.convert_to_tensor(xi), ops.convert_to_tensor(Y), 0.7, separation=sep, max_steps=steps
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(out), np_retrieve(xi, Y, 0.7, steps, sep), atol=1e-4)
+    np.testing.assert_array_equal(ops.convert_to_numpy(n), steps - 1)
+
+
+def test_energy_matches_numpy(rng):
+    Y = rng.normal(size=(10, 6)).astype("float32")
+    xi = rng.normal(size=(4, 6)).astype("float32")
+    e = F.hopfield_energy(ops.convert_to_tensor(xi), ops.convert_to_tensor(Y), 2.5)
+    np.testing.assert_allclose(ops.convert_to_numpy(e), np_energy(xi, Y, 2.5), rtol=1e-5, atol=1e-4)
+    # Ramsauer's constants make the energy non-negative.
+    assert (ops.convert_to_numpy(e) >= -1e-4).all()
+    # lse is the scaled log-sum-exp and stays finite for huge β.
+    z = ops.convert_to_tensor(np.array([[1.0, 2.0, 3.0]], "float32"))
+    np.testing.assert_allclose(ops.convert_to_numpy(F.lse(z, 1e6)), [3.0], rtol=1e-6)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(2, 20),
+    d=st.integers(2, 12),
+    log_beta=st.floats(-2.0, 3.0),
+    sep=st.sampled_from(["softmax", "sparsemax", "entmax15"]),
+)
+def test_energy_never_increases(seed, n, d, log_beta, sep):
+    """Prop. 3.2 (papers/004) / Hu et al. 2023: the update is a CCCP step."""
+    r = np.random.default_rng(seed)
+    Y = ops.convert_to_tensor(r.normal(size=(n, d)))  # float64 where the backend allows (not JAX x32)
+    xi = ops.convert_to_tensor(r.normal(size=(3, d)) * 2)
+    beta = float(np.exp(log_beta))
+    prev = ops.convert_to_numpy(F.hopfield_energy(xi, Y, beta, sep))
+    tol = 1e-5  # float32 round-off (JAX runs x32; some backends' softmax computes in float32)
+    for _ in range(6):
+        xi = F.hopfield_update(xi, Y, beta, separation=sep)
+        e = ops.convert_to_numpy(F.hopfield_energy(xi, Y, beta, sep))
+        assert (e <= prev + tol * (1 + np.abs(prev))).all(), (e, prev)
+        prev = e
+
+
+def test_small_beta_single_global_fixed_point(rng):
+    """papers/004 Prop. 3.3: β m_max² < 1 ⇒ every start converges to one point."""
+    Y = np.sign(rng.normal(size=(20, 64))).astype("float32")  # ±1: equal norms, Δ_min > 0
+    beta = 0.9 * F.global_fixed_point_beta(Y)
+    assert beta * np.max(((Y - Y.mean(0)) ** 2).sum(1)) < 1
+    starts = (rng.normal(size=(50, 64)) * 5).astype("float32")
+    out, _, _, _ = F.hopfield_retrieve(
+        ops.convert_to_tensor(starts), ops.convert_to_tensor(Y), beta, max_steps=200, eps=0.0
+    )
+    out = ops.convert_to_numpy(out)
+    assert np.abs(out - out[0]).max() < 1e-5
+    # ... while a large β keeps several attractors (retrieval regime).
+    big = F.retrieval_beta(Y)
+    assert np.isfinite(big) and big > beta
+    noisy = Y.copy()
+    noisy[:, :8] *= -1  # flip 8 of 64 signs
+    out, _, _, _ = F.hopfield_retrieve(
+        ops.convert_to_tensor(noisy), ops.convert_to_tensor(Y), big, max_steps=5
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(out), Y, atol=1e-2)
+
+
+def test_eps_stops_early_and_unrolled_loop_agrees(rng):
+    Y = ops.convert_to_tensor(rng.normal(size=(6, 5)).astype("float32"))
+    xi = ops.convert_to_tensor(rng.normal(size=(4, 5)).astype("float32"))
+    res = {}
+    for unrolled in (True, False):
+        out, _, _, steps = F.hopfield_retrieve(xi, Y, 3.0, max_steps=50, eps=1e-3, unroll_for_gradients=unrolled)
+        res[unrolled] = (ops.convert_to_numpy(out), ops.convert_to_numpy(steps))
+        assert (res[unrolled][1] < 49).all(), "every pattern should converge well before 49 updates"
+        assert (res[unrolled][1] >= 1).all()
+    np.testing.assert_allclose(res[True][0], res[False][0], atol=1e-6)
+    np.testing.assert_array_equal(res[True][1], res[False][1])
+    # A huge eps freezes every pattern after its first update.
+    out_eps, _, _, steps = F.hopfield_retrieve(xi, Y, 3.0, max_steps=10, eps=1e9)
+    out_two, _, _, _ = F.hopfield_retrieve(xi, Y, 3.0, max_steps=2)
+    np.testing.assert_array_equal(ops.convert_to_numpy(steps), 1)
+    np.testing.assert_allclose(ops.convert_to_numpy(out_eps), ops.convert_to_numpy(out_two), atol=1e-6)
+
+
+def test_large_beta_and_half_precision_finite(rng):
+    Y = rng.normal(size=(16, 32)).astype("float32")
+    xi = Y[:4] + 0.3 * rng.normal(size=(4, 32)).astype("float32")
+    for dtype in ("float32", "float16", "bfloat16"):
+        out, p, _, _ = F.hopfield_retrieve(
+            ops.cast(xi, dtype), ops.cast(Y, dtype), 1e4, max_steps=3
+        )
+        out = ops.convert_to_numpy(ops.cast(out, "float32"))
+        assert np.isfinite(out).all(), dtype
+        e = ops.convert_to_numpy(ops.cast(F.hopfield_energy(ops.cast(xi, dtype), ops.cast(Y, dtype), 1e4), "float32"))
+        assert np.isfinite(e).all(), dtype
+    np.testing.assert_allclose(out, Y[:4], atol=0.1)
+
+
+def test_beta_regime_helpers():
+    Y = np.eye(4) * 3.0
+    np.testing.assert_allclose(F.pattern_separation(Y), 9.0)
+    assert F.retrieval_beta(Y) > 0
+    assert np.isnan(F.retrieval_beta(np.ones((3, 4))))
+    with pytest.raises(ValueError, match="at least 2"):
+        F.retrieval_beta(np.ones((1, 4)))
+    with pytest.raises(ValueError, match="separation"):
+        F.separate(ops.ones((2, 3)), "relu")
+    with pytest.raises(ValueError, match="max_steps"):
+        F.hopfield_retrieve(ops.ones((2, 3)), ops.ones((4, 3)), 1.0, max_steps=0)
