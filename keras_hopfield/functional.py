@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hopfield.backend.loops import fixed_loop
+
 SEPARATIONS = ("softmax", "sparsemax", "entmax15")
 
 __all__ = [
@@ -392,7 +394,7 @@ def hopfield_iterate(
     Each state pattern is frozen once an update moves it by less than `eps`
     (L2 norm). The loop is `ops.fori_loop` with masking when `unrolled`
     (differentiable everywhere) or `ops.while_loop` that exits as soon as every
-    pattern has converged.
+    pattern has converged (inference; JAX cannot differentiate through it).
 
     Args:
         state: `(..., L, d)` initial states.
@@ -427,7 +429,7 @@ def hopfield_iterate(
         def body(i, carry):
             return step(*carry)
 
-        state, active, steps = ops.fori_loop(0, n_updates, body, (state, active, steps))
+        state, active, steps = fixed_loop(n_updates, body, (state, active, steps))
     else:
         def cond(xi, active, steps, i):
             return ops.logical_and(ops.any(active), i < n_updates)

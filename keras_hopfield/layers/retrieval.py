@@ -12,9 +12,14 @@ from keras import ops
 
 from keras_hopfield import functional as F
 
-try:  # Keras keeps mask bookkeeping private; MultiHeadAttention uses the same helper.
+try:  # Keras keeps mask bookkeeping private; MultiHeadAttention uses the same helpers.
+    from keras.src.backend import get_keras_mask as _get_keras_mask
     from keras.src.backend import set_keras_mask as _set_keras_mask
 except ImportError:  # pragma: no cover - older/newer Keras layouts
+
+    def _get_keras_mask(x):
+        return getattr(x, "_keras_mask", None)
+
     def _set_keras_mask(x, mask):
         try:
             x._keras_mask = mask
@@ -609,7 +614,14 @@ class HopfieldRetrieval(keras.layers.Layer):
         return_association=False,
         training=None,
     ):
-        # The masks were turned into the association mask; sublayers must not see them.
+        # Keras fills `<arg>_mask` only when several tensors are passed; with a
+        # single (self-association) input the mask is read off the tensor.
+        query_mask = _get_keras_mask(query) if query_mask is None else query_mask
+        if memory is not None and memory_mask is None:
+            memory_mask = _get_keras_mask(memory)
+        if value is not None and value_mask is None:
+            value_mask = _get_keras_mask(value)
+        # The masks become the association mask; sublayers must not see them.
         for t in (query, memory, value):
             if t is not None:
                 _set_keras_mask(t, None)
