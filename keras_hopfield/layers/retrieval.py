@@ -87,17 +87,21 @@ class HopfieldRetrieval(keras.layers.Layer):
         eps: Stop updating a state pattern when it changes less than `eps`
             (L2 norm). `0` runs all `max_steps`.
         separation: `"softmax"`, `"sparsemax"` or `"entmax15"`.
-        normalize_query, normalize_memory, normalize_value: LayerNorm on state
-            patterns, stored patterns and pattern projections before projecting.
-        normalize_query_affine, normalize_memory_affine, normalize_value_affine:
-            Whether those LayerNorms have a learned scale and offset.
+        normalize_query: LayerNorm on the state patterns before projecting.
+        normalize_query_affine: Learned scale and offset for that LayerNorm.
+        normalize_memory: LayerNorm on the stored patterns.
+        normalize_memory_affine: Learned scale and offset for it.
+        normalize_value: LayerNorm on the pattern projections (values).
+        normalize_value_affine: Learned scale and offset for it.
         normalize_association_space: LayerNorm on the projected `Q` and `K`
             (per head).
         normalize_association_space_affine: Learned scale/offset for it.
-        project_query, project_memory, project_value: Learn `W_Q`, `W_K`, `W_V`.
-            `False` makes the patterns *static*: they are used as they are,
-            split into heads (their size must then be `num_heads × key_dim`,
-            resp. `num_heads × value_dim`).
+        project_query: Learn `W_Q`. `False` makes the state patterns
+            *static*: used as they are, split into heads (their size must
+            then be `num_heads × key_dim`).
+        project_memory: Learn `W_K` (`False`: static stored patterns).
+        project_value: Learn `W_V` (`False`: static values, size
+            `num_heads × value_dim`).
         value_from_memory: Compute the values from the projected stored
             patterns (`V = K W_V`) instead of from `value`.
         use_output_projection: Apply `W_O`; otherwise the heads are concatenated.
@@ -107,8 +111,12 @@ class HopfieldRetrieval(keras.layers.Layer):
         dropout: Dropout rate on the read-out association matrix.
         activation: Activation applied to the output.
         norm_epsilon: Epsilon of the LayerNorms.
-        kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer, kernel_constraint, bias_constraint: For the projections.
+        kernel_initializer: Initializer of the projection kernels.
+        bias_initializer: Initializer of the projection biases.
+        kernel_regularizer: Regularizer of the projection kernels.
+        bias_regularizer: Regularizer of the projection biases.
+        kernel_constraint: Constraint on the projection kernels.
+        bias_constraint: Constraint on the projection biases.
         seed: Seed of the dropout.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
@@ -685,7 +693,12 @@ class HopfieldRetrieval(keras.layers.Layer):
         pattern, in the association space (`keras_hopfield.functional.hopfield_energy`).
 
         Args:
-            query, memory, value, memory_mask, association_mask: As in `call`.
+            query: State patterns, as in `call`.
+            memory: Stored patterns, as in `call`.
+            value: Values, as in `call` (not used by the energy; accepted so
+                the same arguments as `call` can be passed).
+            memory_mask: Stored-pattern mask, as in `call`.
+            association_mask: Association mask, as in `call`.
             reduction: `"sum"` gives one energy per example `(batch,)` (summed
                 over heads and state patterns); `"none"` gives
                 `(batch, num_heads, length)`.
@@ -705,6 +718,14 @@ class HopfieldRetrieval(keras.layers.Layer):
 
         Runs `steps` updates (default `max_steps − 1`, at least 1) without
         early stopping.
+
+        Args:
+            query: State patterns, as in `call`.
+            memory: Stored patterns, as in `call`.
+            value: Values for the final read-out, as in `call`.
+            memory_mask: Stored-pattern mask, as in `call`.
+            association_mask: Association mask, as in `call`.
+            steps: Number of updates to record.
 
         Returns:
             A dict with `"states"` `(steps + 1, batch, num_heads, length, key_dim)`,
