@@ -1,0 +1,15 @@
+"""Backend-specific helpers: the only per-backend code in `keras_hopfield`.
+
+Modules:
+
+* `keras_hopfield.backend.gradients`: `value_and_grad` differentiates a
+  scalar function with respect to its input on TensorFlow, JAX or PyTorch
+  (used by `keras_hopfield.attacks`); `is_concrete` tells eager values from
+  symbolic or traced ones so that value-dependent input checks can be
+  skipped while tracing.
+* `keras_hopfield.backend.loops`: a fixed-trip, differentiable loop.
+"""
+
+from keras_hopfield.backend.gradients import is_concrete, supports_gradients, value_and_grad
+
+__all__ = ["value_and_grad", "is_concrete", "supports_gradients"]
