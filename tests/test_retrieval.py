@@ -379,3 +379,38 @@ def test_bad_shapes(rng):
         HopfieldPooling()(np.zeros((2, 8), "float32"))
     with pytest.raises(ValueError, match="memory_size"):
         HopfieldLookup(memory_size=0)
+
+
+# --------------------------------------------------------------------------- fused path, masks, specs
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_fused_and_explicit_paths_agree(shared, rng):
+    """On torch one softmax step runs through ops.dot_product_attention; asking for the
+    association forces the explicit path, so both must give the same output everywhere."""
+    layer = HopfieldRetrieval(num_heads=2, key_dim=3, value_dim=5, beta=[0.7, 1.9])
+    q = rng.normal(size=(3, 4, 6)).astype("float32")
+    m = rng.normal(size=(7, 6) if shared else (3, 7, 6)).astype("float32")
+    fast = ops.convert_to_numpy(layer(q, m))
+    explicit, _ = layer(q, m, return_association=True)
+    np.testing.assert_allclose(fast, ops.convert_to_numpy(explicit), atol=1e-5)
+    pure = HopfieldRetrieval.pure(beta=2.0)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(pure(q, m)), ops.convert_to_numpy(pure(q, m, return_association=True)[0]), atol=1e-5
+    )
+
+
+def test_call_keeps_callers_keras_mask():
+    h = keras.layers.Embedding(20, 8, mask_zero=True)(np.array([[1, 2, 0, 0]]))
+    before = ops.convert_to_numpy(keras.layers.GlobalAveragePooling1D()(h))
+    HopfieldRetrieval(num_heads=2)(h)
+    after = ops.convert_to_numpy(keras.layers.GlobalAveragePooling1D()(h))
+    np.testing.assert_allclose(before, after)
+
+
+def test_symbolic_association_shapes_count_extra_patterns():
+    x = keras.Input((10, 16))
+    pool = HopfieldPooling(num_heads=2, add_zero_pattern=True, add_bias_pattern=True)
+    _, a = pool(x, return_association=True)
+    eager = pool(np.zeros((3, 10, 16), "float32"), return_association=True)[1]
+    assert a.shape[1:] == tuple(eager.shape[1:]) == (2, 1, 12)

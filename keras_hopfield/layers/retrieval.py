@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import functional as F
+from keras_hopfield.backend.kernels import prefers_fused_attention
 
 try:  # Keras keeps mask bookkeeping private; MultiHeadAttention uses the same helpers.
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -520,12 +521,12 @@ class HopfieldRetrieval(keras.layers.Layer):
         shape = ops.shape(x)
         return ops.reshape(x, (shape[0], shape[1], self.num_heads, dim))
 
-    def _prepare(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training):
-        """Normalise, project and split into heads; build the association mask.
+    def _project(self, query, memory, value, query_mask, memory_mask, value_mask):
+        """Normalise, project and split into heads.
 
-        Returns `(Q, K, V, mask, beta, query_was_rank2)` with `Q` `(B, H, L, k)`,
-        `K` `(B|1, H, N, k)`, `V` `(B|1, H, N, v)` in the core dtype, `mask`
-        `None` or boolean broadcastable to `(B, H, L, N)`, `beta` `(H, 1, 1)`.
+        Returns `(Q, K, V, query_mask, memory_mask, value_mask, query_was_rank2)`
+        with `Q` `(B, L, H, k)`, `K` `(B|1, N, H, k)`, `V` `(B|1, N, H, v)` in the
+        compute dtype (the layout of `ops.dot_product_attention`).
         """
         self_association = memory is None
         if self_association:
@@ -554,6 +555,19 @@ class HopfieldRetrieval(keras.layers.Layer):
         else:
             v = self.value_norm(value) if self.value_norm is not None else value
             V = self.value_projection(v) if self.value_projection is not None else self._heads(v, v_dim)
+        return Q, K, V, query_mask, memory_mask, value_mask, q_rank2
+
+    def _prepare(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training):
+        """`_project`, then heads first and the association mask.
+
+        Returns `(Q, K, V, mask, beta, query_was_rank2)` with `Q` `(B, H, L, k)`,
+        `K` `(B|1, H, N, k)`, `V` `(B|1, H, N, v)` in the core dtype, `mask`
+        `None` or boolean broadcastable to `(B, H, L, N)`, `beta` `(H, 1, 1)`.
+        """
+        Q, K, V, query_mask, memory_mask, value_mask, q_rank2 = self._project(
+            query, memory, value, query_mask, memory_mask, value_mask
+        )
+        k_dim, v_dim = self._key_dim, self._value_dim
         core = self._core_dtype()
         Q, K, V = (ops.transpose(ops.cast(t, core), (0, 2, 1, 3)) for t in (Q, K, V))
 
@@ -597,8 +611,8 @@ class HopfieldRetrieval(keras.layers.Layer):
         return Q, K, V, mask, beta, q_rank2
 
     def _read_out(self, out, q_rank2):
-        """`(B, H, L, v)` head outputs → `(B, L, output_dim)` in the compute dtype."""
-        out = ops.transpose(ops.cast(out, self.compute_dtype), (0, 2, 1, 3))
+        """`(B, L, H, v)` head outputs → `(B, L, output_dim)` in the compute dtype."""
+        out = ops.cast(out, self.compute_dtype)
         if self.output_projection is not None:
             out = self.output_projection(out)
         else:
@@ -629,10 +643,56 @@ class HopfieldRetrieval(keras.layers.Layer):
             memory_mask = _get_keras_mask(memory)
         if value is not None and value_mask is None:
             value_mask = _get_keras_mask(value)
-        # The masks become the association mask; sublayers must not see them.
-        for t in (query, memory, value):
-            if t is not None:
-                _set_keras_mask(t, None)
+        # The masks become the association mask; sublayers must not see them
+        # (restored afterwards: the caller's tensors keep their masks).
+        inputs = [t for t in (query, memory, value) if t is not None]
+        saved = [_get_keras_mask(t) for t in inputs]
+        for t in inputs:
+            _set_keras_mask(t, None)
+        try:
+            if self._can_fuse(query_mask, memory_mask, value_mask, association_mask, return_association, training):
+                out = self._fused_call(query, memory, value)
+                p = None
+            else:
+                out, p = self._explicit_call(
+                    query, memory, value, query_mask, memory_mask, value_mask, association_mask, training
+                )
+        finally:
+            for t, m in zip(inputs, saved):
+                _set_keras_mask(t, m)
+        if query_mask is not None and len(out.shape) == 3:
+            _set_keras_mask(out, query_mask)
+        if return_association:
+            return out, p
+        return out
+
+    def _can_fuse(self, query_mask, memory_mask, value_mask, association_mask, return_association, training):
+        """One plain softmax step with no masks: `ops.dot_product_attention` computes it exactly."""
+        return (
+            prefers_fused_attention()
+            and self.separation == "softmax"
+            and self.max_steps == 1
+            and not return_association
+            and not (self.dropout > 0 and training)
+            and not (self.add_bias_pattern or self.add_zero_pattern)
+            and query_mask is None
+            and memory_mask is None
+            and value_mask is None
+            and association_mask is None
+            and self._core_dtype() == self.compute_dtype
+        )
+
+    def _fused_call(self, query, memory, value):
+        Q, K, V, _, _, _, q_rank2 = self._project(query, memory, value, None, None, None)
+        b = ops.shape(Q)[0]
+        if K.shape[0] == 1:  # shared memory: a broadcast view, not a copy, on torch
+            K = ops.broadcast_to(K, (b,) + tuple(ops.shape(K)[1:]))
+            V = ops.broadcast_to(V, (b,) + tuple(ops.shape(V)[1:]))
+        beta = ops.cast(ops.exp(self.log_beta), Q.dtype)
+        out = ops.dot_product_attention(Q * ops.reshape(beta, (1, 1, self.num_heads, 1)), K, V, scale=1.0)
+        return self._read_out(out, q_rank2)
+
+    def _explicit_call(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training):
         Q, K, V, mask, beta, q_rank2 = self._prepare(
             query, memory, value, query_mask, memory_mask, value_mask, association_mask, training
         )
@@ -641,13 +701,9 @@ class HopfieldRetrieval(keras.layers.Layer):
         )
         p = F.association(state, K, beta, self.separation, mask)
         p_used = self._dropout_layer(p, training=training) if self.dropout > 0 else p
-        out = self._read_out(ops.matmul(p_used, V), q_rank2)
-        if query_mask is not None and not q_rank2:
-            _set_keras_mask(out, query_mask)
-        if return_association:
-            p = ops.cast(p, self.compute_dtype)
-            return out, (ops.squeeze(p, 2) if q_rank2 else p)
-        return out
+        out = self._read_out(ops.transpose(ops.matmul(p_used, V), (0, 2, 1, 3)), q_rank2)
+        p = ops.cast(p, self.compute_dtype)
+        return out, (ops.squeeze(p, 2) if q_rank2 else p)
 
     def compute_mask(self, query, previous_mask=None):
         # The output is aligned with the query: it keeps the query's mask.
@@ -749,7 +805,7 @@ class HopfieldRetrieval(keras.layers.Layer):
             "states": ops.stack(states),
             "energy": ops.stack(energies),
             "association": ops.stack(assoc),
-            "output": self._read_out(ops.matmul(assoc[-1], V), q_rank2),
+            "output": self._read_out(ops.transpose(ops.matmul(assoc[-1], V), (0, 2, 1, 3)), q_rank2),
         }
 
     def _maybe_build_for(self, query, memory, value):
@@ -835,7 +891,10 @@ class HopfieldPooling(HopfieldRetrieval):
         out = keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self.compute_dtype)
         if not return_association:
             return out
-        shape = (inputs.shape[0], self.num_heads, self.num_queries, inputs.shape[1])
+        n = inputs.shape[1]
+        if n is not None:
+            n += int(self.add_bias_pattern) + int(self.add_zero_pattern)
+        shape = (inputs.shape[0], self.num_heads, self.num_queries, n)
         return out, keras.KerasTensor(shape, dtype=self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):

@@ -1,0 +1,76 @@
+"""Smoke runs of the example and the benchmark script (`--quick`), on the current backend.
+
+Each runs as a subprocess with the current `KERAS_BACKEND` (so a broken script
+cannot leave global Keras state behind) and checks only that the JSON it
+writes is well formed: finite metrics, positive timings. No accuracy or speed
+thresholds here: those belong in the documented full runs.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(args, tmp_path, timeout=170):
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = keras.backend.backend()
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keep the smoke runs from competing with pytest-xdist workers for cores.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    proc = subprocess.run(
+        [sys.executable] + args,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.mark.real_data
+def test_mil_mnist_bags_quick(tmp_path, data_dir):
+    out = tmp_path / "mil"
+    proc = _run([str(REPO / "examples" / "mil_mnist_bags.py"), "--quick", "--out", str(out)], tmp_path)
+    assert "command:" in proc.stdout
+    result = json.loads((out / "mil_mnist_bags.json").read_text())
+    assert result["backend"] == keras.backend.backend()
+    for key in ("test_accuracy", "test_auc", "test_loss"):
+        assert math.isfinite(result[key]), (key, result[key])
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert 0.0 <= result["test_auc"] <= 1.0
+    # Padded instances get exactly zero attention; real ones sum to one.
+    assert result["padded_attention_max"] == 0.0
+    assert result["attention_sum_error_max"] < 1e-4
+    # The quick run writes its figure next to the JSON, never into docs/.
+    figure = Path(result["figure"])
+    assert figure.parent == out and figure.is_file() and figure.stat().st_size > 0
+
+
+def test_retrieval_speed_quick(tmp_path):
+    path = tmp_path / "bench.json"
+    proc = _run([str(REPO / "benchmarks" / "retrieval_speed.py"), "--quick", "--json", str(path)], tmp_path)
+    assert "ratio" in proc.stdout
+    result = json.loads(path.read_text())
+    assert result["backend"] == keras.backend.backend()
+    rows = result["rows"]
+    names = {r["name"] for r in rows}
+    assert {"dot_product_attention", "HopfieldRetrieval.pure", "MultiHeadAttention"} <= names
+    assert {"HopfieldRetrieval (default LayerNorms)", "HopfieldRetrieval (no norms)"} <= names
+    assert {r["phase"] for r in rows} == {"forward", "fwd+bwd"}
+    for r in rows:
+        assert r["ms"] > 0 and math.isfinite(r["ms"]), r
+        assert r["ratio"] > 0 and math.isfinite(r["ratio"]), r
+    # Same computation on both sides (numerical agreement, not speed).
+    for key, diff in result["equivalence_max_abs_diff"].items():
+        assert diff < 1e-3, (key, diff)
