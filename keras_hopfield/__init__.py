@@ -1,19 +1,43 @@
 """keras-hopfield: associative-memory and attractor networks for Keras 3."""
 
-from keras_hopfield import attacks, corruptions, datasets, functional, layers, metrics, plotting
-from keras_hopfield.layers import HopfieldLookup, HopfieldPooling, HopfieldRetrieval
+from keras_hopfield import (
+    attacks,
+    callbacks,
+    corruptions,
+    datasets,
+    functional,
+    functional_classical,
+    layers,
+    losses,
+    metrics,
+    optimizers,
+    plotting,
+)
+from keras_hopfield.layers import (
+    DenseAssociativeMemory,
+    HebbianHopfield,
+    HopfieldLookup,
+    HopfieldPooling,
+    HopfieldRetrieval,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "attacks",
+    "callbacks",
     "corruptions",
     "datasets",
     "functional",
+    "functional_classical",
     "layers",
+    "losses",
     "metrics",
+    "optimizers",
     "plotting",
     "HopfieldRetrieval",
     "HopfieldPooling",
     "HopfieldLookup",
+    "HebbianHopfield",
+    "DenseAssociativeMemory",
 ]

@@ -1,5 +1,13 @@
 """Keras layers of keras-hopfield."""
 
+from keras_hopfield.layers.classical import HebbianHopfield
+from keras_hopfield.layers.dense_memory import DenseAssociativeMemory
 from keras_hopfield.layers.retrieval import HopfieldLookup, HopfieldPooling, HopfieldRetrieval
 
-__all__ = ["HopfieldRetrieval", "HopfieldPooling", "HopfieldLookup"]
+__all__ = [
+    "HopfieldRetrieval",
+    "HopfieldPooling",
+    "HopfieldLookup",
+    "HebbianHopfield",
+    "DenseAssociativeMemory",
+]
