@@ -1,6 +1,8 @@
 """Keras layers of keras-hopfield."""
 
 from keras_hopfield.layers.classical import HebbianHopfield
+from keras_hopfield.layers.conv import ConvHNN1D, ConvHNN2D
+from keras_hopfield.layers.deep import VHNN, ConvexMerge, DeepHNN
 from keras_hopfield.layers.dense_memory import DenseAssociativeMemory
 from keras_hopfield.layers.retrieval import HopfieldLookup, HopfieldPooling, HopfieldRetrieval
 
@@ -10,4 +12,9 @@ __all__ = [
     "HopfieldLookup",
     "HebbianHopfield",
     "DenseAssociativeMemory",
+    "DeepHNN",
+    "VHNN",
+    "ConvexMerge",
+    "ConvHNN1D",
+    "ConvHNN2D",
 ]
