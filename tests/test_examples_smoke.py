@@ -74,3 +74,33 @@ def test_retrieval_speed_quick(tmp_path):
     # Same computation on both sides (numerical agreement, not speed).
     for key, diff in result["equivalence_max_abs_diff"].items():
         assert diff < 1e-3, (key, diff)
+
+
+@pytest.mark.real_data
+def test_deephnn_mnist_quick(tmp_path, data_dir):
+    out = tmp_path / "deep"
+    _run([str(REPO / "examples" / "deephnn_mnist.py"), "--quick", "--out", str(out)], tmp_path)
+    result = json.loads((out / "deephnn_mnist.json").read_text())
+    assert result["quick"] is True
+    # The paper's MNIST model: exactly its parameter count.
+    assert result["conv_model"]["trainable_params"] == 56440
+    assert 0.0 <= result["handmade"]["test_accuracy_untrained"] <= 1.0
+
+
+@pytest.mark.real_data
+def test_convhnn_denoise_quick(tmp_path, data_dir):
+    out = tmp_path / "conv"
+    _run([str(REPO / "examples" / "convhnn_denoise.py"), "--quick", "--out", str(out)], tmp_path)
+    result = json.loads((out / "convhnn_denoise.json").read_text())
+    assert result["hopfield"]["trainable_params"] == 733
+    for model in ("hopfield", "plain"):
+        assert math.isfinite(result[model]["test_mse"]) and result[model]["test_mse"] > 0
+
+
+@pytest.mark.real_data
+def test_vhnn_switching_quick(tmp_path, data_dir):
+    out = tmp_path / "vhnn"
+    _run([str(REPO / "examples" / "vhnn_switching.py"), "--quick", "--out", str(out)], tmp_path)
+    result = json.loads((out / "vhnn_switching.json").read_text())
+    assert result["bounds"]["beta_prop_3_4"] > 0
+    assert Path(result["figure"]).parent == out
