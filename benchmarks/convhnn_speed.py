@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,9 @@ import keras  # noqa: E402
 
 from keras_hopfield.layers.conv import ConvHNN2D  # noqa: E402
 
-BACKEND = keras.backend.backend()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions  # noqa: E402
+
 
 DEFAULT_SIZES = [
     # (batch, height, width, channels_in, filters, kernel)
@@ -69,97 +70,8 @@ def make_layers(size, iterations):
     return x, layers
 
 
-def _build_jax(layer, x):
-    import jax
-    import jax.numpy as jnp
-
-    x = jnp.asarray(x)
-    tv = [v.value for v in layer.trainable_variables]
-    ntv = [v.value for v in layer.non_trainable_variables]
-
-    def out_fn(tv, x):
-        return layer.stateless_call(tv, ntv, x)[0]
-
-    fwd = jax.jit(out_fn)
-    grad = jax.jit(jax.value_and_grad(lambda tv, x: jnp.sum(out_fn(tv, x)), argnums=(0, 1)))
-    return (
-        lambda: fwd(tv, x).block_until_ready(),
-        lambda: jax.block_until_ready(grad(tv, x)),
-        lambda: np.asarray(fwd(tv, x)),
-    )
-
-
-def _build_tf(layer, x, jit_compile):
-    import tensorflow as tf
-
-    x = tf.constant(x)
-    weights = [v.value for v in layer.trainable_variables]
-
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def fwd(x):
-        return layer(x)
-
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def fwd_bwd(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(layer(x))
-        return loss, tape.gradient(loss, [x] + weights)
-
-    return lambda: fwd(x), lambda: fwd_bwd(x), lambda: fwd(x).numpy()
-
-
-def _build_torch(layer, x):
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(x))
-    weights = [v.value for v in layer.trainable_variables]
-
-    def fwd():
-        with torch.no_grad():
-            return layer(x)
-
-    def fwd_bwd():
-        xg = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            loss = layer(xg).sum()
-            return loss, torch.autograd.grad(loss, [xg] + weights)
-
-    return fwd, fwd_bwd, lambda: fwd().detach().numpy()
-
-
-def build(layer, x, mode):
-    if BACKEND == "jax":
-        return _build_jax(layer, x)
-    if BACKEND == "tensorflow":
-        return _build_tf(layer, x, jit_compile=(mode == "tf.function+xla"))
-    if BACKEND == "torch":
-        return _build_torch(layer, x)
-    raise SystemExit(f"unsupported backend {BACKEND!r}")
-
-
-def modes_for_backend(tf_mode):
-    if BACKEND == "jax":
-        return ["jax.jit"]
-    if BACKEND == "torch":
-        return ["torch eager"]
-    return {"graph": ["tf.function"], "xla": ["tf.function+xla"], "both": ["tf.function", "tf.function+xla"]}[tf_mode]
-
-
-def time_interleaved(thunks, warmup, repeats):
-    """Median seconds of each thunk; each repeat runs every thunk once, rotating the order."""
-    for t in thunks:
-        for _ in range(warmup):
-            t()
-    samples = [[] for _ in thunks]
-    k = len(thunks)
-    for r in range(repeats):
-        for j in range(k):
-            i = (r + j) % k
-            t0 = time.perf_counter()
-            thunks[i]()
-            samples[i].append(time.perf_counter() - t0)
-    return [statistics.median(s) for s in samples]
+def _call_one(layer, xs):
+    return layer(xs[0])
 
 
 def run(args):
@@ -171,14 +83,14 @@ def run(args):
         x, layers = make_layers(size, args.iterations)
         key = "B={},H={},W={},C={},F={},k={}".format(*size)
         for mode in modes:
-            built = [build(layer, x, mode) for _, layer in layers]
+            built = [build(layer, _call_one, [x], mode) for _, layer in layers]
             if mode == modes[0]:
                 ref = built[0][2]()
                 for (name, _), fns in zip(layers[1:], built[1:]):
                     if name.endswith("(iterations=0)"):
                         checks[f"{key} {name} vs Conv2D"] = float(np.max(np.abs(fns[2]() - ref)))
             for phase, idx in (("forward", 0), ("fwd+bwd", 1)):
-                med = time_interleaved([fns[idx] for fns in built], args.warmup, args.repeats)
+                med, _ = time_interleaved([fns[idx] for fns in built], args.warmup, args.repeats)
                 for (name, _), m in zip(layers, med):
                     rows.append(
                         {"size": list(size), "mode": mode, "phase": phase, "name": name, "baseline": "Conv2D",
@@ -209,27 +121,6 @@ def set_threads(n):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(n)
-
-
-def versions():
-    out = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
-    try:
-        if BACKEND == "jax":
-            import jax
-
-            out["jax"] = jax.__version__
-        elif BACKEND == "tensorflow":
-            import tensorflow as tf
-
-            out["tensorflow"] = tf.__version__
-        elif BACKEND == "torch":
-            import torch
-
-            out["torch"] = torch.__version__
-            out["torch_threads"] = torch.get_num_threads()
-    except Exception:  # noqa: BLE001 - informational only
-        pass
-    return out
 
 
 def main(argv=None):
