@@ -53,7 +53,7 @@ def main(argv=None):
     import numpy as np
     from keras import ops
 
-    from keras_hopfield import corruptions, functional
+    from keras_hopfield import corruptions, functional, metrics
     from keras_hopfield.layers import HopfieldRetrieval
 
     t0 = time.time()
@@ -87,8 +87,7 @@ def main(argv=None):
     for name, q in queries.items():
         for beta in args.betas:
             retrieved = ops.convert_to_numpy(HopfieldRetrieval.pure(beta=beta, max_steps=args.steps)(q, stored))
-            d = (retrieved**2).sum(1)[:, None] - 2 * retrieved @ stored.T + (stored**2).sum(1)[None]
-            acc = float((d.argmin(1) == np.arange(n)).mean())
+            acc = float(ops.convert_to_numpy(metrics.nearest_pattern_accuracy(stored, retrieved)))
             results[(name, beta)] = (acc, retrieved)
             print(f"      {name:32s} β={beta:<6g} retrieval accuracy {acc:6.1%}")
 
