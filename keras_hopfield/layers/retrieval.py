@@ -557,7 +557,7 @@ class HopfieldRetrieval(keras.layers.Layer):
             V = self.value_projection(v) if self.value_projection is not None else self._heads(v, v_dim)
         return Q, K, V, query_mask, memory_mask, value_mask, q_rank2
 
-    def _prepare(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training):
+    def _prepare(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask):
         """`_project`, then heads first and the association mask.
 
         Returns `(Q, K, V, mask, beta, query_was_rank2)` with `Q` `(B, H, L, k)`,
@@ -694,7 +694,7 @@ class HopfieldRetrieval(keras.layers.Layer):
 
     def _explicit_call(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training):
         Q, K, V, mask, beta, q_rank2 = self._prepare(
-            query, memory, value, query_mask, memory_mask, value_mask, association_mask, training
+            query, memory, value, query_mask, memory_mask, value_mask, association_mask
         )
         state, _ = F.hopfield_iterate(
             Q, K, beta, self.separation, mask, self.max_steps - 1, self.eps, unrolled=bool(training)
@@ -765,7 +765,7 @@ class HopfieldRetrieval(keras.layers.Layer):
         if reduction not in ("sum", "none"):
             raise ValueError(f"`reduction` must be 'sum' or 'none'. Received: reduction={reduction!r}")
         self._maybe_build_for(query, memory, value)
-        Q, K, _, mask, beta, _ = self._prepare(query, memory, value, None, memory_mask, None, association_mask, False)
+        Q, K, _, mask, beta, _ = self._prepare(query, memory, value, None, memory_mask, None, association_mask)
         e = F.hopfield_energy(Q, K, beta, self.separation, mask)
         return ops.sum(e, axis=(1, 2)) if reduction == "sum" else e
 
@@ -793,7 +793,7 @@ class HopfieldRetrieval(keras.layers.Layer):
         steps = max(self.max_steps - 1, 1) if steps is None else int(steps)
         if steps < 1:
             raise ValueError(f"`steps` must be >= 1. Received: steps={steps}")
-        Q, K, V, mask, beta, q_rank2 = self._prepare(query, memory, value, None, memory_mask, None, association_mask, False)
+        Q, K, V, mask, beta, q_rank2 = self._prepare(query, memory, value, None, memory_mask, None, association_mask)
         states, energies, assoc = [Q], [], []
         for _ in range(steps):
             energies.append(ops.sum(F.hopfield_energy(states[-1], K, beta, self.separation, mask), axis=(1, 2)))
