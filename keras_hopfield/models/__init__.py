@@ -1,0 +1,1 @@
+"""Keras `Model` subclasses that own a training recipe (TD(1) settling, SRA storage, inference learning)."""
