@@ -10,16 +10,19 @@ from keras_hopfield import (
     layers,
     losses,
     metrics,
+    models,
     optimizers,
     plotting,
 )
 from keras_hopfield.layers import (
+    CBANBlock,
     DenseAssociativeMemory,
     HebbianHopfield,
     HopfieldLookup,
     HopfieldPooling,
     HopfieldRetrieval,
 )
+from keras_hopfield.models import CBAN
 
 __version__ = "0.1.0.dev0"
 
@@ -33,6 +36,7 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "models",
     "optimizers",
     "plotting",
     "HopfieldRetrieval",
@@ -40,4 +44,6 @@ __all__ = [
     "HopfieldLookup",
     "HebbianHopfield",
     "DenseAssociativeMemory",
+    "CBANBlock",
+    "CBAN",
 ]

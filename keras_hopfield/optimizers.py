@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-__all__ = ["KrotovOptimizer"]
+__all__ = ["KrotovOptimizer", "RenormalizedSGD"]
 
 
 @keras.saving.register_keras_serializable(package="keras_hopfield")
@@ -131,4 +131,69 @@ class KrotovOptimizer(keras.optimizers.Optimizer):
                 "memory_axis": self.memory_axis,
             }
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hopfield")
+class RenormalizedSGD(keras.optimizers.Optimizer):
+    """SGD with per-variable gradient renormalisation: the paper's *SGD-L2* / *SGD-Linf* (papers/001 App. D.1–D.2).
+
+    Each variable's gradient is rescaled to a fixed norm before the step,
+    `ξ ← ξ − η · target_norm · g / ‖g‖` with `‖·‖` the L2 norm (`norm="l2"`)
+    or the largest absolute entry (`norm="linf"`), so every layer of weights
+    moves by the same amount per batch whatever the size of its gradient —
+    a guard against the vanishing/exploding gradients of long settling
+    transients. Zero gradients stay zero.
+
+    Args:
+        learning_rate: `η` (0.01 in the paper), or a schedule.
+        norm: `"l2"` or `"linf"`.
+        target_norm: The norm every gradient is rescaled to (1.0 in the paper).
+        momentum: Optional heavy-ball momentum in `[0, 1)` applied to the renormalised gradient.
+        name: Optimizer name.
+        **kwargs: Base `keras.optimizers.Optimizer` arguments.
+
+    Example:
+        >>> opt = RenormalizedSGD(0.01, norm="linf")
+        >>> opt.norm
+        'linf'
+    """
+
+    def __init__(self, learning_rate=0.01, norm="l2", target_norm=1.0, momentum=0.0, name="renormalized_sgd", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if norm not in ("l2", "linf"):
+            raise ValueError(f"`norm` must be 'l2' or 'linf'. Received: norm={norm!r}")
+        if not isinstance(target_norm, (int, float)) or not target_norm > 0:
+            raise ValueError(f"`target_norm` must be > 0. Received: target_norm={target_norm!r}")
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+            raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={momentum!r}")
+        self.norm = norm
+        self.target_norm = float(target_norm)
+        self.momentum = float(momentum)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        if self.momentum > 0:
+            self.velocities = self.add_optimizer_variables(variables, "velocity")
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        gradient = ops.cast(gradient, dtype)
+        if self.norm == "l2":
+            size = ops.sqrt(ops.sum(ops.square(gradient)))
+        else:
+            size = ops.max(ops.abs(gradient))
+        safe = ops.where(ops.greater(size, 0), size, ops.ones_like(size))
+        step = gradient * (self.target_norm / safe)
+        if self.momentum > 0:
+            velocity = self.velocities[self._get_variable_index(variable)]
+            step = ops.cast(self.momentum, dtype) * velocity + step
+            self.assign(velocity, step)
+        self.assign_sub(variable, ops.cast(learning_rate, dtype) * step)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"norm": self.norm, "target_norm": self.target_norm, "momentum": self.momentum})
         return config

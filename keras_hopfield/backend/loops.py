@@ -11,7 +11,7 @@ that chooses the right primitive per backend.
 import keras
 from keras import ops
 
-__all__ = ["fixed_loop"]
+__all__ = ["fixed_loop", "fixed_scan"]
 
 
 def fixed_loop(n, body, init):
@@ -55,3 +55,70 @@ def fixed_loop(n, body, init):
         )
         return tf.nest.pack_sequence_as(structure, list(result[1:]))
     return ops.fori_loop(0, n, body, init)
+
+
+def fixed_scan(n, body, init):
+    """Run `carry, y = body(i, carry)` for `i = 0 .. n−1` and stack the `y`s.
+
+    The per-step outputs are what TD(1) transient training needs (a loss at
+    every settling step) without keeping a `(n, ...)` buffer in the carry, whose
+    reverse pass would cost `O(n²)` memory. TensorFlow: `tf.while_loop` with
+    `maximum_iterations=n` writing into fixed-size `TensorArray`s (so the
+    gradient compiles under XLA, unlike `keras.ops.scan`'s). JAX and PyTorch:
+    `keras.ops.scan`.
+
+    Args:
+        n: Number of iterations (Python int ≥ 1).
+        body: `body(i, carry) -> (carry, y)`; `y` is a tensor or a tuple of tensors.
+        init: Initial carry (a tensor or a tuple of tensors).
+
+    Returns:
+        `(carry, ys)`: the final carry and the `y`s stacked on a new leading axis of length `n`.
+
+    Example:
+        >>> from keras import ops
+        >>> carry, ys = fixed_scan(3, lambda i, x: (x * 2.0, x), ops.convert_to_tensor(1.0))
+        >>> float(carry), [float(y) for y in ys]
+        (8.0, [1.0, 2.0, 4.0])
+    """
+    n = int(n)
+    if n <= 0:
+        raise ValueError(f"fixed_scan needs n >= 1 iterations, got {n}.")
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # Trace one step to learn the structure and dtypes of `y`.
+        _, y_probe = body(tf.constant(0), init)
+        y_structure = y_probe
+        y_flat = tf.nest.flatten(y_probe)
+        arrays = [
+            tf.TensorArray(t.dtype, size=n, element_shape=t.shape) for t in y_flat
+        ]
+        c_structure = init
+        c_flat = tf.nest.flatten(init)
+        k = len(c_flat)
+
+        def tf_body(i, *state):
+            carry = tf.nest.pack_sequence_as(c_structure, list(state[:k]))
+            carry, y = body(i, carry)
+            out_arrays = [a.write(i, t) for a, t in zip(state[k:], tf.nest.flatten(y))]
+            return (i + 1, *tf.nest.flatten(carry), *out_arrays)
+
+        result = tf.while_loop(
+            lambda i, *_: i < n,
+            tf_body,
+            (tf.constant(0), *c_flat, *arrays),
+            maximum_iterations=n,
+        )
+        carry = tf.nest.pack_sequence_as(c_structure, list(result[1 : 1 + k]))
+        ys = tf.nest.pack_sequence_as(y_structure, [a.stack() for a in result[1 + k :]])
+        return carry, ys
+
+    def scan_body(state, _):
+        i, carry = state
+        carry, y = body(i, carry)
+        return (i + 1, carry), y
+
+    (_, carry), ys = ops.scan(scan_body, (ops.convert_to_tensor(0, dtype="int32"), init), None, length=n)
+    return carry, ys

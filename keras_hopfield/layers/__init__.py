@@ -1,5 +1,6 @@
 """Keras layers of keras-hopfield."""
 
+from keras_hopfield.layers.cban import BipartiteNormal, CBANBlock
 from keras_hopfield.layers.classical import HebbianHopfield
 from keras_hopfield.layers.conv import ConvHNN1D, ConvHNN2D
 from keras_hopfield.layers.deep import VHNN, ConvexMerge, DeepHNN
@@ -17,4 +18,6 @@ __all__ = [
     "ConvexMerge",
     "ConvHNN1D",
     "ConvHNN2D",
+    "CBANBlock",
+    "BipartiteNormal",
 ]

@@ -1,1 +1,5 @@
 """Keras `Model` subclasses that own a training recipe (TD(1) settling, SRA storage, inference learning)."""
+
+from keras_hopfield.models.cban import CBAN
+
+__all__ = ["CBAN"]
