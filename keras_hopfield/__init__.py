@@ -16,13 +16,15 @@ from keras_hopfield import (
 )
 from keras_hopfield.layers import (
     CBANBlock,
+    CRHNEncoder,
     DenseAssociativeMemory,
     HebbianHopfield,
     HopfieldLookup,
     HopfieldPooling,
     HopfieldRetrieval,
+    RestrictedHopfieldMemory,
 )
-from keras_hopfield.models import CBAN
+from keras_hopfield.models import CBAN, CRHN
 
 __version__ = "0.1.0.dev0"
 
@@ -46,4 +48,7 @@ __all__ = [
     "DenseAssociativeMemory",
     "CBANBlock",
     "CBAN",
+    "CRHNEncoder",
+    "RestrictedHopfieldMemory",
+    "CRHN",
 ]

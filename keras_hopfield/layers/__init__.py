@@ -3,6 +3,7 @@
 from keras_hopfield.layers.cban import BipartiteNormal, CBANBlock
 from keras_hopfield.layers.classical import HebbianHopfield
 from keras_hopfield.layers.conv import ConvHNN1D, ConvHNN2D
+from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
 from keras_hopfield.layers.deep import VHNN, ConvexMerge, DeepHNN
 from keras_hopfield.layers.dense_memory import DenseAssociativeMemory
 from keras_hopfield.layers.retrieval import HopfieldLookup, HopfieldPooling, HopfieldRetrieval
@@ -20,4 +21,6 @@ __all__ = [
     "ConvHNN2D",
     "CBANBlock",
     "BipartiteNormal",
+    "CRHNEncoder",
+    "RestrictedHopfieldMemory",
 ]
