@@ -5,15 +5,18 @@ images; on = +1, off = −1). Evidence is a random subset of pixels, drawn so
 that exactly one of the 20 images is consistent with it; the net must fill in
 the rest. FBAN: visible 25 → 50 hidden units (the main text's architecture),
 tanh units, `L_ΔE+` with TD(1) transient training, SGD-L2 (per-variable
-gradients renormalised to norm 1, learning rate 0.01 then 0.001), batches of
-the 20 images with fresh evidence every step, stability criterion 0.01.
+gradients renormalised to norm 1), fresh evidence every step, stability
+criterion 0.01. Batch size, learning rates and the number of steps were chosen on
+10 000 validation evidences (a seed disjoint from training and test): the paper's
+batches of 20 at rate 0.01 → 0.001 plateau at 99.5–99.8 % validation
+accuracy; batches of 100 at 0.003 → 0.001 (the defaults) reach 99.9 %.
 
 Evaluation: 10 000 fresh random evidences (seed disjoint from training); an
 evidence counts as correct when the sign of every one of the 25 settled
 visible units equals the target image (paper: 99.995 %).
 
-Scaling: `--steps` training batches (default 3000) instead of training to
-the paper's convergence; settling unrolled for at most 20 iterations in
+Scaling: `--steps` training batches (default 4000); the weights with the
+best validation accuracy (checked every `steps/20` batches) are kept; settling unrolled for at most 20 iterations in
 training (`max_train_steps`), 100 at test.
 
 Usage:
@@ -72,9 +75,12 @@ def make_batch(images, rng, n):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=3000, help="training batches (20 evidences each)")
+    p.add_argument("--steps", type=int, default=4000, help="training batches")
+    p.add_argument("--batch", type=int, default=100, help="fresh evidences per batch (paper: 20)")
+    p.add_argument("--lr", type=float, nargs=2, default=[0.003, 0.001], help="SGD-L2 rate before/after 70%% of the steps")
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--test", type=int, default=10000)
+    p.add_argument("--val", type=int, default=10000, help="validation evidences (model selection only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None, help="JSON folder (default docs/results; required with --quick)")
@@ -103,7 +109,8 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     images = bar_images()
     train_rng = np.random.default_rng(args.seed)
-    test_rng = np.random.default_rng(10_000 + args.seed)
+    val_rng = np.random.default_rng(20_000 + args.seed)  # model selection only
+    test_rng = np.random.default_rng(10_000 + args.seed)  # reported once, at the end
 
     model = CBAN(
         [CBANBlock(units=args.hidden)],
@@ -114,35 +121,50 @@ def main(argv=None):
         max_train_steps=20,
         tolerance=0.01,
     )
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([int(args.steps * 0.7)], [0.01, 0.001])
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([int(args.steps * 0.7)], list(args.lr))
     model.compile(optimizer=RenormalizedSGD(schedule, norm="l2"))
 
+    def evaluate(evidence, masks, targets):
+        completions, steps = [], []
+        for i in range(0, len(evidence), 1000):
+            out = model.settle((evidence[i : i + 1000], masks[i : i + 1000]))
+            completions.append(keras.ops.convert_to_numpy(out["completion"]))
+            steps.append(keras.ops.convert_to_numpy(out["steps"]))
+        completions, steps = np.concatenate(completions), np.concatenate(steps)
+        return completions, steps, np.all(np.sign(completions) == targets, axis=1)
+
+    validation = make_batch(images, val_rng, args.val if not args.quick else 100)
     start = time.time()
     history = []
+    best = (-1.0, None, None)  # validation accuracy, step, weights
+    check_every = max(1, args.steps // 20)
     for step in range(args.steps):
-        evidence, masks, targets = make_batch(images, train_rng, 20)
+        evidence, masks, targets = make_batch(images, train_rng, args.batch)
         logs = model.train_on_batch((evidence, masks), targets, return_dict=True)
-        if step % max(1, args.steps // 10) == 0 or step == args.steps - 1:
-            history.append({"step": step, **{k: float(v) for k, v in logs.items()}})
-            print(f"step {step:5d} " + " ".join(f"{k}={float(v):.4f}" for k, v in logs.items()), flush=True)
+        if (step + 1) % check_every == 0 or step == args.steps - 1:
+            val_accuracy = float(evaluate(*validation)[2].mean())
+            if val_accuracy > best[0]:
+                best = (val_accuracy, step + 1, model.get_weights())
+            history.append({"step": step + 1, "val_accuracy": val_accuracy, **{k: float(v) for k, v in logs.items()}})
+            print(f"step {step + 1:5d} val_accuracy={val_accuracy:.4f} "
+                  + " ".join(f"{k}={float(v):.4f}" for k, v in logs.items()), flush=True)
+    # Keep the weights with the best validation accuracy (model selection never sees the test evidences).
+    model.set_weights(best[2])
     train_seconds = time.time() - start
 
     evidence, masks, targets = make_batch(images, test_rng, args.test)
-    completions, steps = [], []
-    for i in range(0, args.test, 1000):
-        out = model.settle((evidence[i : i + 1000], masks[i : i + 1000]))
-        completions.append(keras.ops.convert_to_numpy(out["completion"]))
-        steps.append(keras.ops.convert_to_numpy(out["steps"]))
-    completions = np.concatenate(completions)
-    steps = np.concatenate(steps)
-    correct = np.all(np.sign(completions) == targets, axis=1)
+    completions, steps, correct = evaluate(evidence, masks, targets)
     result = {
         "command": command.strip(),
         "backend": keras.backend.backend(),
         "quick": args.quick,
         "hidden": args.hidden,
         "train_steps": args.steps,
+        "batch": args.batch,
+        "lr": list(args.lr),
         "train_seconds": round(train_seconds, 1),
+        "selected_step": best[1],
+        "val_accuracy": best[0],
         "test_evidences": args.test,
         "accuracy": float(correct.mean()),
         "errors": int((~correct).sum()),

@@ -364,7 +364,17 @@ class CBAN(keras.Model):
         return self._readout(states[0])
 
     def settle(self, inputs, max_steps=None):
-        """Settles and returns a dict: `completion`, `states` (list per layer), `steps` and `energy` (per example)."""
+        """Settles the net on the evidence (eagerly, or inside your own compiled function).
+
+        Args:
+            inputs: `(evidence, clamp_mask)`, as for `call`.
+            max_steps: Iteration limit; default the model's `max_steps`.
+
+        Returns:
+            A dict: `completion` (the read-out), `states` (the settled state of
+            every layer, visible first), `steps` (iterations per example until
+            `max |Δx| < tolerance`) and `energy` (Eq. 5 per example).
+        """
         if not self.built:
             self.build(ops.shape(self._unpack(inputs)[0]))
         states, evidence, mask = self._prepare(inputs)
@@ -377,8 +387,18 @@ class CBAN(keras.Model):
         }
 
     def trajectory(self, inputs, steps=None):
-        """Runs `steps` iterations without stopping early; returns per-iteration `visible` read-outs,
-        `unclamped` visible states `ṽ(t)`, `energy` and `delta` = max |Δx| (leading axis = iteration)."""
+        """Runs a fixed number of iterations (no early stop) and records each one.
+
+        Args:
+            inputs: `(evidence, clamp_mask)`, as for `call`.
+            steps: Number of iterations; default the model's `max_steps`.
+
+        Returns:
+            A dict of tensors with the iteration on the leading axis: `visible`
+            (the read-out), `unclamped` (the unclamped visible state `ṽ(t)`, the
+            "dream" of the hidden layers), `energy` (per example) and `delta`
+            (`max |x(t) − x(t−1)|` per example).
+        """
         if not self.built:
             self.build(ops.shape(self._unpack(inputs)[0]))
         states, evidence, mask = self._prepare(inputs)
@@ -396,7 +416,9 @@ class CBAN(keras.Model):
         return {"visible": visible, "unclamped": unclamped, "energy": energy, "delta": delta}
 
     def energy(self, states):
-        """Energy (Eq. 5) of a full state (list: visible, hidden 1..L), per example."""
+        """Energy (Eq. 5) of a full state (list: visible, hidden 1..L), per example.
+
+        Non-increasing along the settling of a tied net (each layer update minimises it exactly)."""
         params = self._params()
         total = None
         for layer, x in enumerate(states):
@@ -408,8 +430,8 @@ class CBAN(keras.Model):
             e = _per_example_sum(term)
             total = e if total is None else total + e
         for index, block in enumerate(self.blocks):
-            if not block.tied:
-                continue  # CBAN-asym has no energy; report the symmetric part of its up kernels
+            # Untied (CBAN-asym) blocks have no energy; this is then the energy of the
+            # symmetric net with their up kernels, not a Lyapunov function of their dynamics.
             total = total - block.coupling(states[index], states[index + 1])
         return total
 
