@@ -87,7 +87,7 @@ def main(argv=None):
     p.add_argument("--figures", default=None, help="figure folder (default docs/figures; --out with --quick)")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.test = 60, 200
+        args.steps, args.test, args.val = 20, 200, 100
         if args.out is None:
             p.error("--quick needs --out (quick runs never write into docs/)")
 
@@ -133,11 +133,11 @@ def main(argv=None):
         completions, steps = np.concatenate(completions), np.concatenate(steps)
         return completions, steps, np.all(np.sign(completions) == targets, axis=1)
 
-    validation = make_batch(images, val_rng, args.val if not args.quick else 100)
+    validation = make_batch(images, val_rng, args.val)
     start = time.time()
     history = []
     best = (-1.0, None, None)  # validation accuracy, step, weights
-    check_every = max(1, args.steps // 20)
+    check_every = max(1, args.steps // (2 if args.quick else 20))
     for step in range(args.steps):
         evidence, masks, targets = make_batch(images, train_rng, args.batch)
         logs = model.train_on_batch((evidence, masks), targets, return_dict=True)
