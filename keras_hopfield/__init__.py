@@ -24,7 +24,7 @@ from keras_hopfield.layers import (
     HopfieldRetrieval,
     RestrictedHopfieldMemory,
 )
-from keras_hopfield.models import CBAN, CRHN
+from keras_hopfield.models import CBAN, CRHN, PredictiveCodingMemory
 
 __version__ = "0.1.0.dev0"
 
@@ -51,4 +51,5 @@ __all__ = [
     "CRHNEncoder",
     "RestrictedHopfieldMemory",
     "CRHN",
+    "PredictiveCodingMemory",
 ]

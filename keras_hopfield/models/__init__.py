@@ -2,5 +2,6 @@
 
 from keras_hopfield.models.cban import CBAN
 from keras_hopfield.models.crhn import CRHN
+from keras_hopfield.models.predictive_coding import PredictiveCodingMemory
 
-__all__ = ["CBAN", "CRHN"]
+__all__ = ["CBAN", "CRHN", "PredictiveCodingMemory"]
