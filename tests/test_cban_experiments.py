@@ -1,0 +1,89 @@
+"""Smoke tests of the CBAN experiment scripts (papers/001 §4.2–4.5): one `--quick` run each."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.real_data
+
+
+def _run(args, tmp_path, timeout=170):
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = keras.backend.backend()
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    proc = subprocess.run(
+        [sys.executable] + args, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _script(name, tmp_path, data_dir, *extra):
+    out = tmp_path / "out"
+    proc = _run(
+        [str(REPO / "examples" / name), "--quick", "--out", str(out), "--data-dir", data_dir, *extra],
+        tmp_path,
+        timeout=300,  # generous: ~25 s each on an idle machine, much more on a busy shared one
+    )
+    assert "command:" in proc.stdout
+    return out
+
+
+def _finite(x, lo=-math.inf, hi=math.inf):
+    return isinstance(x, (int, float)) and math.isfinite(x) and lo <= x <= hi
+
+
+def test_mnist_example_quick(tmp_path, data_dir):
+    out = _script("cban_mnist.py", tmp_path, data_dir)
+    result = json.loads((out / "cban_mnist_sgd-linf.json").read_text())
+    assert result["backend"] == keras.backend.backend() and result["quick"]
+    assert "python examples/cban_mnist.py" in result["command"]
+    for key in ("test_acc_perlin", "test_acc_unmasked", "val_acc_perlin"):
+        assert _finite(result[key], 0.0, 1.0)
+    assert _finite(result["test_mse_hidden_pixels"], 0.0, 1.0)
+    assert _finite(result["settle_steps_perlin"], 1, 100)
+    assert result["scaling"]["n_train"] == 300
+    assert Path(result["figure"]).is_file()
+
+
+def test_completion_example_quick(tmp_path, data_dir):
+    # One dataset keeps the run short; the CIFAR-10 path differs only in loading and Perlin masks.
+    out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot")
+    for name in ("omniglot",):
+        result = json.loads((out / f"cban_completion_{name}.json").read_text())
+        assert result["backend"] == keras.backend.backend() and result["dataset"] == name
+        assert "python examples/cban_completion.py" in result["command"]
+        assert set(result["models"]) == {"cban", "cban_asym", "cban_notd", "ae"}
+        for kind, r in result["models"].items():
+            assert _finite(r["psnr_mean"], 0.0, 100.0) and _finite(r["psnr_sem"], 0.0)
+            assert _finite(r["ssim_mean"], -1.0, 1.0) and _finite(r["ssim_sem"], 0.0)
+            assert r["params"] > 0
+            if kind != "ae":
+                assert _finite(r["settle_steps_mean"], 1, result["scaling"]["test_max_steps"])
+                assert _finite(r["cycles"]["still_moving_fraction"], 0.0, 1.0)
+        assert 0.0 < result["test_hidden_fraction"] < 1.0
+        for path in result["figures"].values():
+            assert Path(path).is_file()
+
+
+def test_superres_example_quick(tmp_path, data_dir):
+    out = _script("cban_superres.py", tmp_path, data_dir)
+    result = json.loads((out / "cban_superres.json").read_text())
+    assert result["backend"] == keras.backend.backend() and result["target"] == "residual"
+    assert "python examples/cban_superres.py" in result["command"]
+    for name in ("set5", "set14"):
+        s = result[name]
+        assert _finite(s["psnr"], 10.0, 60.0) and _finite(s["bicubic_psnr"], 10.0, 60.0)
+        assert _finite(s["ssim"], 0.0, 1.0) and _finite(s["bicubic_ssim"], 0.0, 1.0)
+        assert len(s["images"]) == 2
+    assert Path(result["figure"]).is_file()
