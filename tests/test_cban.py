@@ -385,3 +385,15 @@ def test_bar_task_example_quick(tmp_path):
     assert 0.0 <= result["accuracy"] <= 1.0 and result["test_evidences"] == 200
     assert 1 <= result["mean_settle_steps"] <= 100
     assert Path(result["figure"]).is_file()
+
+
+def test_conv_cban_accepts_any_image_size_and_settle_needs_no_tape():
+    model = CBAN([CBANBlock(filters=3), CBANBlock(filters=4, pooling=True)], replicate_visible=True, max_steps=4)
+    model.build((None, None, None, 1))
+    assert tuple(model(np.zeros((2, 8, 8, 1), "float32")).shape) == (2, 8, 8, 1)
+    out = model.settle(np.full((1, 10, 12, 1), 0.5, "float32"))
+    assert tuple(out["completion"].shape) == (1, 10, 12, 1)
+    assert tuple(out["states"][2].shape) == (1, 5, 6, 4)
+    np.asarray(out["completion"])  # a plain array, no autograd graph attached (PyTorch)
+    with pytest.raises(ValueError, match="visible layer"):
+        model.settle(np.zeros((1, 8, 8, 2), "float32"))

@@ -284,15 +284,19 @@ class CBAN(keras.Model):
             mask = ops.concatenate([mask, ops.zeros_like(mask)], axis=-1)
         expected = self.layer_shapes[0][1:]
         got = tuple(evidence.shape[1:])
-        if any(e is not None and g is not None and e != g for e, g in zip(expected, got)) or len(expected) != len(got):
+        # A convolutional net is translation invariant: only the channels are fixed at build time.
+        checked = slice(-1, None) if self.blocks[0].conv else slice(None)
+        if len(expected) != len(got) or any(
+            e is not None and g is not None and e != g for e, g in zip(expected[checked], got[checked])
+        ):
             raise ValueError(
                 f"The evidence does not match the visible layer this CBAN was built for: visible shape "
                 f"{expected}, evidence gives {got}."
             )
-        batch = ops.shape(evidence)[0]
         states = [mask * evidence]
-        for shape in self.layer_shapes[1:]:
-            states.append(ops.zeros((batch,) + tuple(shape[1:]), dtype=dtype))
+        for block in self.blocks:
+            # Zeros of the hidden layer's runtime shape (works for any image size of a conv net).
+            states.append(ops.zeros_like(ops.stop_gradient(block.up(states[-1]))))
         return states, evidence, mask
 
     def _readout(self, visible):
@@ -378,12 +382,14 @@ class CBAN(keras.Model):
         if not self.built:
             self.build(ops.shape(self._unpack(inputs)[0]))
         states, evidence, mask = self._prepare(inputs)
-        states, steps = self._settle(states, evidence, mask, self._params(), max_steps or self.max_steps)
+        # Diagnostics, not training: no gradient tape (PyTorch would otherwise record the loop).
+        states, steps = self._settle(states, evidence, mask, self._params(stop=True), max_steps or self.max_steps)
+        states = [ops.stop_gradient(s) for s in states]
         return {
             "completion": self._readout(states[0]),
             "states": states,
             "steps": steps,
-            "energy": self.energy(states),
+            "energy": ops.stop_gradient(self.energy(states)),
         }
 
     def trajectory(self, inputs, steps=None):
@@ -402,7 +408,7 @@ class CBAN(keras.Model):
         if not self.built:
             self.build(ops.shape(self._unpack(inputs)[0]))
         states, evidence, mask = self._prepare(inputs)
-        params = self._params()
+        params = self._params(stop=True)
 
         def body(t, states):
             new, a_v = self._sweep(list(states), evidence, mask, params)
@@ -410,16 +416,16 @@ class CBAN(keras.Model):
             for old_x, new_x in zip(states, new):
                 d = _per_example_max(new_x - old_x)
                 delta = d if delta is None else ops.maximum(delta, d)
-            return new, (self._readout(new[0]), self._readout(self._f(a_v)), self.energy(new), delta)
+            return new, (self._readout(new[0]), self._readout(self._f(a_v)), self.energy(new, params), delta)
 
         _, (visible, unclamped, energy, delta) = fixed_scan(steps or self.max_steps, body, list(states))
         return {"visible": visible, "unclamped": unclamped, "energy": energy, "delta": delta}
 
-    def energy(self, states):
+    def energy(self, states, params=None):
         """Energy (Eq. 5) of a full state (list: visible, hidden 1..L), per example.
 
         Non-increasing along the settling of a tied net (each layer update minimises it exactly)."""
-        params = self._params()
+        params = params or self._params()
         total = None
         for layer, x in enumerate(states):
             x = ops.cast(x, self.compute_dtype)
@@ -432,7 +438,8 @@ class CBAN(keras.Model):
         for index, block in enumerate(self.blocks):
             # Untied (CBAN-asym) blocks have no energy; this is then the energy of the
             # symmetric net with their up kernels, not a Lyapunov function of their dynamics.
-            total = total - block.coupling(states[index], states[index + 1])
+            product = ops.cast(states[index + 1], self.compute_dtype) * self._up(index, states[index], params)
+            total = total - _per_example_sum(product)
         return total
 
     # -- training -----------------------------------------------------------
