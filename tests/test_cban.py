@@ -397,3 +397,13 @@ def test_conv_cban_accepts_any_image_size_and_settle_needs_no_tape():
     np.asarray(out["completion"])  # a plain array, no autograd graph attached (PyTorch)
     with pytest.raises(ValueError, match="visible layer"):
         model.settle(np.zeros((1, 8, 8, 2), "float32"))
+
+
+def test_training_benchmark_quick(tmp_path):
+    proc = _run([str(REPO / "benchmarks" / "cban_training.py"), "--quick", "--json", str(tmp_path / "b.json")], tmp_path)
+    assert "command:" in proc.stdout
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert {r["mode"] for r in rows} == {"td1", "implicit"}
+    for r in rows:
+        assert r["median_step_seconds"] > 0 and r["settle_steps_per_second"] > 0
+        assert math.isfinite(r["peak_rss_increase_mb"])
