@@ -2,9 +2,6 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -16,6 +13,8 @@ from keras_hopfield import functional as F
 from keras_hopfield.layers import BipartiteNormal, CBANBlock
 from keras_hopfield.models import CBAN
 from keras_hopfield.optimizers import RenormalizedSGD
+
+from tests._scripts import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -365,20 +364,11 @@ def test_bad_arguments_and_inputs_raise_clearly():
 
 
 # -- example smoke run ----------------------------------------------------------
-def _run(args, tmp_path, timeout=170):
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = keras.backend.backend()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    proc = subprocess.run([sys.executable] + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    return proc
 
 
 def test_bar_task_example_quick(tmp_path):
     out = tmp_path / "bars"
-    proc = _run([str(REPO / "examples" / "cban_bars.py"), "--quick", "--out", str(out)], tmp_path)
+    proc = run_script([str(REPO / "examples" / "cban_bars.py"), "--quick", "--out", str(out)], tmp_path)
     assert "command:" in proc.stdout
     result = json.loads((out / "cban_bars.json").read_text())
     assert result["backend"] == keras.backend.backend()
@@ -400,7 +390,7 @@ def test_conv_cban_accepts_any_image_size_and_settle_needs_no_tape():
 
 
 def test_training_benchmark_quick(tmp_path):
-    proc = _run([str(REPO / "benchmarks" / "cban_training.py"), "--quick", "--json", str(tmp_path / "b.json")], tmp_path)
+    proc = run_script([str(REPO / "benchmarks" / "cban_training.py"), "--quick", "--json", str(tmp_path / "b.json")], tmp_path)
     assert "command:" in proc.stdout
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert {r["mode"] for r in rows} == {"td1", "implicit"}

@@ -2,35 +2,23 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import pytest
+
+from tests._scripts import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.real_data
 
 
-def _run(args, tmp_path, timeout=170):
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = keras.backend.backend()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    proc = subprocess.run(
-        [sys.executable] + args, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    return proc
 
 
 def _script(name, tmp_path, data_dir, *extra):
     out = tmp_path / "out"
-    proc = _run(
+    proc = run_script(
         [str(REPO / "examples" / name), "--quick", "--out", str(out), "--data-dir", data_dir, *extra],
         tmp_path,
         timeout=300,  # generous: ~25 s each on an idle machine, much more on a busy shared one

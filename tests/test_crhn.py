@@ -2,9 +2,6 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -21,6 +18,8 @@ from keras_hopfield.layers.crhn import (
     sign_straight_through,
 )
 from keras_hopfield.models.crhn import CRHN
+
+from tests._scripts import run_script
 
 BACKEND = keras.backend.backend()
 REPO = Path(__file__).resolve().parents[1]
@@ -305,21 +304,12 @@ def test_crhn_export(trained_crhn, tmp_path):
 
 
 # ------------------------------------------------------- example and benchmark
-def _run(args, tmp_path, timeout=170):
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = keras.backend.backend()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    proc = subprocess.run([sys.executable] + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    return proc
 
 
 @pytest.mark.real_data
 def test_robustness_example_quick(tmp_path, data_dir):
     out = tmp_path / "crhn"
-    proc = _run([str(REPO / "examples" / "crhn_robustness.py"), "--quick", "--out", str(out), "--data-dir", data_dir],
+    proc = run_script([str(REPO / "examples" / "crhn_robustness.py"), "--quick", "--out", str(out), "--data-dir", data_dir],
                 tmp_path)
     assert "command:" in proc.stdout
     result = json.loads((out / "crhn_robustness.json").read_text())
@@ -338,7 +328,7 @@ def test_robustness_example_quick(tmp_path, data_dir):
 
 def test_sra_speed_benchmark_quick(tmp_path):
     path = tmp_path / "sra.json"
-    proc = _run([str(REPO / "benchmarks" / "sra_speed.py"), "--quick", "--json", str(path)], tmp_path)
+    proc = run_script([str(REPO / "benchmarks" / "sra_speed.py"), "--quick", "--json", str(path)], tmp_path)
     assert "command:" in proc.stdout
     result = json.loads(path.read_text())
     assert result["backend"] == BACKEND

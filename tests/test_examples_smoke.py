@@ -8,40 +8,22 @@ thresholds here: those belong in the documented full runs.
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import pytest
 
+from tests._scripts import run_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(args, tmp_path, timeout=170):
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = keras.backend.backend()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Keep the smoke runs from competing with pytest-xdist workers for cores.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    proc = subprocess.run(
-        [sys.executable] + args,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    return proc
 
 
 @pytest.mark.real_data
 def test_mil_mnist_bags_quick(tmp_path, data_dir):
     out = tmp_path / "mil"
-    proc = _run([str(REPO / "examples" / "mil_mnist_bags.py"), "--quick", "--out", str(out)], tmp_path)
+    proc = run_script([str(REPO / "examples" / "mil_mnist_bags.py"), "--quick", "--out", str(out)], tmp_path)
     assert "command:" in proc.stdout
     result = json.loads((out / "mil_mnist_bags.json").read_text())
     assert result["backend"] == keras.backend.backend()
@@ -59,7 +41,7 @@ def test_mil_mnist_bags_quick(tmp_path, data_dir):
 
 def test_retrieval_speed_quick(tmp_path):
     path = tmp_path / "bench.json"
-    proc = _run([str(REPO / "benchmarks" / "retrieval_speed.py"), "--quick", "--json", str(path)], tmp_path)
+    proc = run_script([str(REPO / "benchmarks" / "retrieval_speed.py"), "--quick", "--json", str(path)], tmp_path)
     assert "ratio" in proc.stdout
     result = json.loads(path.read_text())
     assert result["backend"] == keras.backend.backend()
@@ -79,7 +61,7 @@ def test_retrieval_speed_quick(tmp_path):
 @pytest.mark.real_data
 def test_deephnn_mnist_quick(tmp_path, data_dir):
     out = tmp_path / "deep"
-    _run([str(REPO / "examples" / "deephnn_mnist.py"), "--quick", "--out", str(out)], tmp_path)
+    run_script([str(REPO / "examples" / "deephnn_mnist.py"), "--quick", "--out", str(out)], tmp_path)
     result = json.loads((out / "deephnn_mnist.json").read_text())
     assert result["quick"] is True
     # The paper's MNIST model: exactly its parameter count.
@@ -90,7 +72,7 @@ def test_deephnn_mnist_quick(tmp_path, data_dir):
 @pytest.mark.real_data
 def test_convhnn_denoise_quick(tmp_path, data_dir):
     out = tmp_path / "conv"
-    _run([str(REPO / "examples" / "convhnn_denoise.py"), "--quick", "--out", str(out)], tmp_path)
+    run_script([str(REPO / "examples" / "convhnn_denoise.py"), "--quick", "--out", str(out)], tmp_path)
     result = json.loads((out / "convhnn_denoise.json").read_text())
     assert result["hopfield"]["trainable_params"] == 733
     for model in ("hopfield", "plain"):
@@ -100,7 +82,7 @@ def test_convhnn_denoise_quick(tmp_path, data_dir):
 @pytest.mark.real_data
 def test_vhnn_switching_quick(tmp_path, data_dir):
     out = tmp_path / "vhnn"
-    _run([str(REPO / "examples" / "vhnn_switching.py"), "--quick", "--out", str(out)], tmp_path)
+    run_script([str(REPO / "examples" / "vhnn_switching.py"), "--quick", "--out", str(out)], tmp_path)
     result = json.loads((out / "vhnn_switching.json").read_text())
     assert result["bounds"]["beta_prop_3_4"] > 0
     assert Path(result["figure"]).parent == out

@@ -19,6 +19,7 @@ from keras_hopfield.models.predictive_coding import (
     pc_value_gradients,
     pc_weight_gradients,
 )
+from tests._scripts import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 BACKEND = keras.backend.backend()
@@ -297,23 +298,12 @@ def test_export_of_retrieval(trained, tmp_path):
 
 
 # ------------------------------------------------------------ smoke runs
-def _run(args, tmp_path, timeout=170):
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = keras.backend.backend()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    proc = subprocess.run(
-        [sys.executable] + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    return proc
 
 
 @pytest.mark.real_data
 def test_pcn_noise_capacity_quick(tmp_path, data_dir):
     out = tmp_path / "noise"
-    proc = _run([str(REPO / "examples" / "pcn_noise_capacity.py"), "--quick", "--out", str(out), "--data-dir", data_dir], tmp_path)
+    proc = run_script([str(REPO / "examples" / "pcn_noise_capacity.py"), "--quick", "--out", str(out), "--data-dir", data_dir], tmp_path)
     assert "command:" in proc.stdout
     result = json.loads((out / "pcn_noise_capacity.json").read_text())
     assert result["backend"] == BACKEND and result["quick"] is True
@@ -328,7 +318,7 @@ def test_pcn_noise_capacity_quick(tmp_path, data_dir):
 @pytest.mark.real_data
 def test_pcn_partial_images_quick(tmp_path, data_dir):
     out = tmp_path / "partial"
-    _run([str(REPO / "examples" / "pcn_partial_images.py"), "--quick", "--out", str(out), "--data-dir", data_dir], tmp_path)
+    run_script([str(REPO / "examples" / "pcn_partial_images.py"), "--quick", "--out", str(out), "--data-dir", data_dir], tmp_path)
     result = json.loads((out / "pcn_partial_images.json").read_text())
     assert result["quick"] is True
     for row in result["rows"]:
@@ -339,7 +329,7 @@ def test_pcn_partial_images_quick(tmp_path, data_dir):
 
 def test_pcn_speed_quick(tmp_path):
     path = tmp_path / "bench.json"
-    proc = _run([str(REPO / "benchmarks" / "pcn_speed.py"), "--quick", "--json", str(path)], tmp_path)
+    proc = run_script([str(REPO / "benchmarks" / "pcn_speed.py"), "--quick", "--json", str(path)], tmp_path)
     assert "ratio" in proc.stdout
     result = json.loads(path.read_text())
     assert result["backend"] == BACKEND

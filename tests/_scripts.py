@@ -1,0 +1,25 @@
+"""Runs an example or benchmark script as a subprocess on the current Keras backend (smoke tests)."""
+
+import os
+import subprocess
+import sys
+
+import keras
+
+
+def run_script(args, tmp_path, timeout=170):
+    """Run `python *args` in `tmp_path` with the current `KERAS_BACKEND`; assert it exits 0.
+
+    A subprocess, so a broken script cannot leave global Keras state behind;
+    one thread per BLAS so the run does not compete with pytest-xdist workers.
+    """
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = keras.backend.backend()
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    proc = subprocess.run(
+        [sys.executable] + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
