@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hopfield.backend import kernels
 from keras_hopfield.backend.loops import fixed_loop
 
 SEPARATIONS = ("softmax", "sparsemax", "entmax15")
@@ -91,10 +92,10 @@ def softmax(z, axis=-1, mask=None):
     so a state with nothing to attend to retrieves the zero vector.
     """
     if mask is None:
-        return ops.softmax(z, axis=axis)
+        return kernels.softmax(z, axis=axis)
     mask = ops.cast(mask, "bool")
     z = ops.where(mask, z, _floatx_min(z.dtype))
-    p = ops.softmax(z, axis=axis)
+    p = kernels.softmax(z, axis=axis)
     return ops.where(mask, p, ops.zeros_like(p))
 
 

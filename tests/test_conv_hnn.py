@@ -156,6 +156,9 @@ CASES = [
     ((7, 6), (3, 2), (2, 3), "same", (1, 1), 1, "channels_last"),
     ((7, 6), (2, 3), (1, 1), "same", (2, 1), 0, "channels_first"),
     ((7, 6), (3, 3), (2, 2), "valid", (1, 1), 3, "channels_first"),
+    # More iterations than layers.deep._UNROLL_MAX: the loop-primitive path.
+    ((6, 5), (3, 3), (1, 1), "same", (1, 1), 6, "channels_last"),
+    ((6, 5), (3, 3), (1, 1), "valid", (1, 1), 6, "channels_first"),
 ]
 
 

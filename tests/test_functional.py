@@ -224,3 +224,57 @@ def test_beta_regime_helpers():
         F.separate(ops.ones((2, 3)), "relu")
     with pytest.raises(ValueError, match="max_steps"):
         F.hopfield_retrieve(ops.ones((2, 3)), ops.ones((4, 3)), 1.0, max_steps=0)
+
+
+# --------------------------------------------------------------------------- backend kernels and loops
+def _np_softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (2, 5, 4, 9), (3, 15), (2, 3, 16), (4, 20)])
+def test_kernel_softmax_equals_reference_for_short_and_long_axes(rng, shape):
+    """`backend.kernels.softmax` (torch: short last axes go through a moved axis) is the plain softmax."""
+    from keras_hopfield.backend import kernels
+
+    z = rng.normal(scale=3.0, size=shape).astype("float32")
+    got = ops.convert_to_numpy(kernels.softmax(ops.convert_to_tensor(z), axis=-1))
+    np.testing.assert_allclose(got, _np_softmax(z), rtol=1e-5, atol=1e-6)
+    got0 = ops.convert_to_numpy(kernels.softmax(ops.convert_to_tensor(z), axis=0))
+    np.testing.assert_allclose(got0, _np_softmax(z, axis=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_first_memory", [False, True])
+def test_softmax_mix_equals_reference(rng, channels_first_memory):
+    """`softmax(l) @ A` for channels-last logits, whether stored channels-last or as a view of NCHW."""
+    from keras_hopfield.backend import kernels
+
+    p = rng.normal(size=(9, 6)).astype("float32")
+    mix = p @ p.T  # symmetric, as the Gram matrices it is used with
+    if channels_first_memory:
+        nchw = rng.normal(size=(2, 9, 5, 4)).astype("float32")
+        logits = ops.moveaxis(ops.convert_to_tensor(nchw), 1, -1)
+        ref = nchw.transpose(0, 2, 3, 1)
+    else:
+        ref = rng.normal(size=(2, 5, 4, 9)).astype("float32")
+        logits = ops.convert_to_tensor(ref)
+    got = ops.convert_to_numpy(kernels.softmax_mix(logits, ops.convert_to_tensor(mix)))
+    np.testing.assert_allclose(got, _np_softmax(ref) @ mix, rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_loop_unrolled_equals_loop_and_gradient():
+    from keras_hopfield.backend.loops import fixed_loop
+
+    def body(i, carry):
+        x, w = carry
+        return ops.tanh(x * w + ops.cast(i, x.dtype)), w
+
+    x0 = ops.convert_to_tensor(np.linspace(-1, 1, 5).astype("float32"))
+    w = ops.convert_to_tensor(np.float32(0.7))
+    looped, _ = fixed_loop(3, body, (x0, w))
+    unrolled, _ = fixed_loop(3, body, (x0, w), unroll=True)
+    np.testing.assert_allclose(ops.convert_to_numpy(unrolled), ops.convert_to_numpy(looped), rtol=1e-6)
+    ref = np.linspace(-1, 1, 5)
+    for i in range(3):
+        ref = np.tanh(ref * 0.7 + i)
+    np.testing.assert_allclose(ops.convert_to_numpy(unrolled), ref, rtol=1e-5)

@@ -14,7 +14,7 @@ from keras import ops
 __all__ = ["fixed_loop", "fixed_scan"]
 
 
-def fixed_loop(n, body, init):
+def fixed_loop(n, body, init, unroll=False):
     """Run `carry = body(i, carry)` for `i = 0 .. n−1`; `n` is a Python int.
 
     TensorFlow: `tf.while_loop(..., maximum_iterations=n)` (XLA needs the bound
@@ -26,6 +26,12 @@ def fixed_loop(n, body, init):
         n: Number of iterations (Python int ≥ 0).
         body: `body(i, carry) -> carry` with the structure of `init`.
         init: Initial carry (a tensor or a tuple of tensors).
+        unroll: If `True`, run the `n` steps as straight-line code (Python
+            loop, `i` a Python int) instead of a loop primitive. Worth it for
+            a handful of cheap steps: a graph-mode `tf.while_loop` and its
+            gradient's accumulators cost more than one small step, and
+            PyTorch pays `fori_loop`'s per-step overhead. The graph grows
+            with `n`, so keep it for small `n`.
 
     Returns:
         The final carry.
@@ -38,6 +44,11 @@ def fixed_loop(n, body, init):
     n = int(n)
     if n <= 0:
         return init
+    if unroll:
+        carry = init
+        for i in range(n):
+            carry = body(i, carry)
+        return carry
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf

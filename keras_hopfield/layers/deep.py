@@ -30,6 +30,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import functional as F
+from keras_hopfield.backend import kernels
 from keras_hopfield.backend.loops import fixed_loop
 
 __all__ = ["DeepHNN", "VHNN", "ConvexMerge"]
@@ -85,6 +86,11 @@ def _core_dtype(compute_dtype):
     return "float32" if compute_dtype in _HALF else compute_dtype
 
 
+# Up to this many Hopfield updates run as straight-line code (cheaper than a
+# loop primitive and its gradient bookkeeping; see `fixed_loop(unroll=...)`).
+_UNROLL_MAX = 4
+
+
 def _iterate_logits(logits, gram, iterations):
     """`iterations` Hopfield updates in logit space: `l ← softmax(l) A`.
 
@@ -94,13 +100,13 @@ def _iterate_logits(logits, gram, iterations):
 
     Args:
         logits: `(..., K)` logits, softmax over the last axis.
-        gram: `(..., K, K)` (broadcastable) matrix `A = β P Pᵀ`.
+        gram: `(..., K, K)` (broadcastable) symmetric matrix `A = β P Pᵀ`.
         iterations: Python int ≥ 0.
 
     Returns:
         The logits after `iterations` updates, shape of `logits`.
     """
-    logits, _ = fixed_loop(iterations, _logit_step, (logits, gram))
+    logits, _ = fixed_loop(iterations, _logit_step, (logits, gram), unroll=iterations <= _UNROLL_MAX)
     return logits
 
 
@@ -109,7 +115,7 @@ def _iterate_logits(logits, gram, iterations):
 # re-traced and re-compiled on every eager call (~1000× slower on CPU).
 def _logit_step(i, carry):
     logits, gram = carry
-    return ops.matmul(F.softmax(logits, axis=-1), gram), gram
+    return kernels.softmax_mix(logits, gram), gram
 
 
 def _vhnn_step(i, carry):
