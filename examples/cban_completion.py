@@ -4,7 +4,11 @@ Four models complete masked test images; all see the same training images,
 the same fresh masks every epoch and the same number of epochs:
 
 * **CBAN** — convolutional bipartite attractor net, tied (symmetric) kernels,
-  `L_SE` with TD(1) transient training (loss at every settling iteration);
+  `L_SE` with TD(1) transient training (loss at every settling iteration;
+  for examples still settling after the `--max-train-steps` unrolled
+  iterations, the last one's loss also counts for the iterations up to
+  `--td-horizon`, default `--max-steps`: `CBAN(td_horizon=...)`, see
+  docs/cban_experiments.md);
 * **CBAN-asym** — the same with an independent down kernel per block
   (`CBANBlock(..., tied=False)`; no energy function);
 * **CBAN-noTD** — tied kernels, loss at the last unrolled iteration only
@@ -131,6 +135,7 @@ def build_cban(kind, shape, args):
         training_mode="final" if kind == "cban_notd" else "td1",
         max_steps=args.max_steps,
         max_train_steps=args.max_train_steps,
+        td_horizon=args.td_horizon if kind != "cban_notd" else None,
         tolerance=0.01,
     )
     model.build(((None,) + shape, (None,) + shape[:2] + (1,)))
@@ -344,6 +349,7 @@ def run_dataset(name, args, command, out_dir, figures):
             "kernel_size": 3,
             "pooling": "2x2 between hidden layers (orthonormal pair, see CBANBlock)",
             "max_train_steps": args.max_train_steps,
+            "td_horizon": args.td_horizon,
             "test_max_steps": args.max_steps,
             "test_settle_budget": f"per model, the best on validation of {args.budgets}",
             "cycle_analysis": f"trajectory of {args.max_steps} iterations on the first {args.cycle_examples} test images",
@@ -379,6 +385,9 @@ def main(argv=None):
     p.add_argument("--channels", default="16,32,32")
     p.add_argument("--max-train-steps", type=int, default=12)
     p.add_argument("--max-steps", type=int, default=50)
+    p.add_argument("--td-horizon", type=int, default=None,
+                   help="TD(1) truncation correction for CBAN/CBAN-asym (CBAN.td_horizon): default --max-steps; "
+                        "0 = plain truncated sum over the unrolled iterations")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--budgets", default=None,
                    help="test-time settle budgets to choose from on validation (default: max-train-steps, 2x, max-steps)")
@@ -402,6 +411,10 @@ def main(argv=None):
         args.train, args.val, args.test, args.epochs = 48, 16, 16, 1
         args.channels, args.max_train_steps, args.max_steps = [4, 8, 8], 3, 8
         args.batch, args.cycle_examples, args.budgets = 16, 16, "3"
+
+    if args.td_horizon is None:
+        args.td_horizon = args.max_steps
+    args.td_horizon = args.td_horizon or None
 
     if args.budgets:
         args.budgets = sorted({int(b) for b in args.budgets.split(",")})

@@ -246,6 +246,30 @@ def test_td1_loss_is_the_sum_over_settling_iterations(loss, rng):
     assert got == pytest.approx(float(total.mean()), rel=2e-3)
 
 
+@pytest.mark.parametrize("tolerance", [1e-9, 5e-2])
+def test_td_horizon_counts_the_last_unrolled_loss_for_the_iterations_not_run(tolerance, rng):
+    evidence, mask, y = _data(rng, n=6, d=10)
+    init = keras.initializers.RandomNormal(stddev=0.7, seed=0)
+    kwargs = dict(settle_loss="se", max_steps=30, max_train_steps=6, tolerance=tolerance)
+    plain = CBAN([CBANBlock(units=8, kernel_initializer=init)], **kwargs)
+    tail = CBAN([CBANBlock(units=8, kernel_initializer=init)], td_horizon=20, **kwargs)
+    losses = []
+    for model in (plain, tail):
+        model((evidence, mask))
+        model.set_weights(plain.get_weights())
+        model((evidence, mask), training=True)
+        losses.append(float(np_(model.compute_loss(None, y, None))))
+    traj = plain.trajectory((evidence, mask), steps=6)
+    delta = np_(traj["delta"])
+    still = np.all(delta >= tolerance, axis=0)  # still settling after the 6 unrolled iterations
+    last = np.sum((np_(traj["unclamped"])[-1] - y) ** 2, axis=1)
+    expected = losses[0] + float(np.mean(np.where(still, 14.0 * last, 0.0)))
+    assert losses[1] == pytest.approx(expected, rel=2e-3)
+    if tolerance < 1e-6:
+        assert still.all() and losses[1] > losses[0]
+    assert tail.get_config()["td_horizon"] == 20
+
+
 # -- training ------------------------------------------------------------------
 def _one_sgd_step(mode, evidence, mask, y, steps):
     keras.utils.set_random_seed(0)
@@ -353,6 +377,8 @@ def test_bad_arguments_and_inputs_raise_clearly():
         CBAN([CBANBlock(units=2, tied=False)], training_mode="implicit")
     with pytest.raises(ValueError, match="settle_loss"):
         CBAN([CBANBlock(units=2)], settle_loss="mse")
+    with pytest.raises(ValueError, match="td_horizon"):
+        CBAN([CBANBlock(units=2)], td_horizon=0)
     model = CBAN([CBANBlock(units=3)])
     with pytest.raises(ValueError, match="clamp mask"):
         model(np.zeros((2, 4), "float32"))

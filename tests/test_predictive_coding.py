@@ -207,6 +207,61 @@ def test_inference_never_increases_energy_for_small_rate(seed, activation):
     assert np.all(energies[-1] < energies[0])
 
 
+
+def test_every_il_iteration_restarts_inference_at_the_model_rate():
+    """Decayed rates are not carried over: an IL iteration does not depend on `inference_rates`.
+
+    With ReLU the energy also rises by tiny amounts when a unit crosses its kink, so
+    carried-over rates only shrank (a 4-layer CIFAR-10 memory went from γ = 0.1 to
+    ~0.003 in 200 epochs and stopped learning; retrieval then started from the smallest).
+    """
+    x = _images()
+
+    def one_epoch(stored_rate):
+        model = _small_memory(
+            widths=(9, 7), activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=0)
+        )
+        model.num_memories = 4
+        model.build((None,) + SHAPE)
+        model.inference_rates.assign(np.full((4,), stored_rate, "float32"))
+        model.fit_memory(x, epochs=1, verbose=0)
+        return model
+
+    fresh, decayed = one_epoch(0.1), one_epoch(1e-6)
+    for a, b in zip(fresh.kernels + fresh.value_nodes, decayed.kernels + decayed.value_nodes):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), rtol=1e-5, atol=1e-6)
+    assert decayed.default_inference_rate() == decayed.inference_rate == 0.1
+    rates = ops.convert_to_numpy(decayed.inference_rates)  # the rates at the end of that iteration
+    assert np.all(rates <= 0.1 + 1e-7) and np.all(rates > 1e-3), rates
+
+    # A rate that makes inference overshoot is still decayed within the run ...
+    model = _small_memory(widths=(9, 7), activation="relu", kernel_initializer="glorot_uniform", inference_rate=3.0)
+    model.fit_memory(x, epochs=1, verbose=0)
+    assert np.all(ops.convert_to_numpy(model.inference_rates) < 3.0)
+    # ... but the next run starts at `inference_rate` again.
+    _, _, rates = model.infer(ops.reshape(x, (4, -1)), [ops.convert_to_tensor(v) for v in model.value_nodes],
+                              inference_steps=1, return_rates=True)
+    np.testing.assert_allclose(ops.convert_to_numpy(rates), 3.0)
+
+
+def test_complete_recovers_stored_images_of_a_three_layer_memory():
+    """Completion on a deeper (3-layer, ReLU) memory reaches the stored images, independent of training's rates."""
+    x = _images()
+    model = _small_memory(widths=(16, 16), activation="relu", inference_steps=20,
+                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=0))
+    history = model.fit_memory(x, epochs=300, verbose=0)
+    assert history.history["loss"][-1] < 1e-8
+    known = np.zeros(x.shape, bool)
+    known[:, :3] = True  # top half
+    masked = np.where(known, x, 0.0).astype("float32")
+    completed = model.complete(masked, known, iterations=20, inference_steps=100)
+    errors = np.mean((completed - x) ** 2, axis=(1, 2, 3))
+    assert np.all(errors < 1e-4), errors
+    # Retrieval starts at `inference_rate`, whatever rates training left behind.
+    model.inference_rates.assign(np.full((4,), 1e-6, "float32"))
+    np.testing.assert_allclose(model.complete(masked, known, iterations=20, inference_steps=100), completed, atol=1e-6)
+
+
 # ---------------------------------------------------------------- training
 def test_fit_trains_the_memory(trained):
     model, _, history = trained

@@ -22,6 +22,9 @@ of the model. `training_mode`:
 - `"td1"` (the paper's transient training, §3.3): the loss on the unclamped
   visible state `ṽ(t)` at *every* iteration up to convergence, summed;
   backpropagation through the unrolled settling (`max_train_steps` steps).
+  Truncating the sum weights the first, inevitably poor iterations far more
+  than the paper's sum to convergence (~50 iterations); `td_horizon` lets the
+  last unrolled iteration stand in for the ones not run.
 - `"final"`: the loss at the last iteration only (the CBAN-noTD ablation).
 - `"implicit"`: the loss at the fixed point with the Almeida–Pineda /
   implicit-function gradient. Settling runs without a tape; the adjoint
@@ -84,6 +87,13 @@ class CBAN(keras.Model):
         visible_bias: Give the visible layer a trainable bias.
         adjoint_steps: Largest number of adjoint sweeps in `"implicit"` mode
             (default `max_steps`).
+        td_horizon: `"td1"` only. The number of iterations TD(1) would sum over
+            had settling not been truncated at `max_train_steps`: for an example
+            still settling after the unroll, the loss of the last unrolled
+            iteration also stands in for the `td_horizon − max_train_steps`
+            iterations that were not run (weight `1 + td_horizon − max_train_steps`).
+            `None` (default): the plain truncated sum. Examples that converged
+            within the unroll are unaffected either way.
         **kwargs: Base `Model` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -120,6 +130,7 @@ class CBAN(keras.Model):
         temperature=1.0,
         visible_bias=True,
         adjoint_steps=None,
+        td_horizon=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -132,12 +143,16 @@ class CBAN(keras.Model):
         F._validate_attractor_activation(activation, alpha)
         self.activation = activation
         self.alpha = float(alpha)
-        for name, value in (("max_steps", max_steps), ("max_train_steps", max_train_steps), ("adjoint_steps", adjoint_steps)):
+        for name, value in (
+            ("max_steps", max_steps), ("max_train_steps", max_train_steps), ("adjoint_steps", adjoint_steps),
+            ("td_horizon", td_horizon),
+        ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
         self.max_steps = max_steps
         self.max_train_steps = max_train_steps
         self.adjoint_steps = adjoint_steps
+        self.td_horizon = td_horizon
         if not tolerance > 0:
             raise ValueError(f"`tolerance` must be positive. Received: tolerance={tolerance!r}")
         self.tolerance = float(tolerance)
@@ -349,16 +364,18 @@ class CBAN(keras.Model):
             active = active * ops.cast(ops.stop_gradient(delta) >= self.tolerance, active.dtype)
             return (kept, active, steps), (a_v, weight)
 
-        (states, _, steps), (a_vs, weights) = fixed_scan(steps_n, body, (list(states), active, steps))
-        return states, steps, a_vs, weights
+        (states, active, steps), (a_vs, weights) = fixed_scan(steps_n, body, (list(states), active, steps))
+        return states, steps, a_vs, weights, active
 
     # -- public API ---------------------------------------------------------
     def call(self, inputs, training=False):
         states, evidence, mask = self._prepare(inputs)
         if training and self.training_mode in ("td1", "final"):
             n = self.max_train_steps or self.max_steps
-            states, steps, a_vs, weights = self._settle_unrolled(states, evidence, mask, self._params(), n)
-            self._settle_trace = {"states": states, "steps": steps, "a_vs": a_vs, "weights": weights, "mask": mask}
+            states, steps, a_vs, weights, active = self._settle_unrolled(states, evidence, mask, self._params(), n)
+            self._settle_trace = {
+                "states": states, "steps": steps, "a_vs": a_vs, "weights": weights, "active": active, "mask": mask
+            }
         else:
             stop = bool(training)  # implicit mode: settle without a tape
             states, steps = self._settle(states, evidence, mask, self._params(stop=stop), self.max_steps)
@@ -560,6 +577,12 @@ class CBAN(keras.Model):
                 y_rep = ops.reshape(y_rep, (-1,) + tuple(y.shape[1:]))
                 per_step = ops.reshape(self._per_example_loss(flat, y_rep), ops.shape(weights))
                 td = ops.sum(per_step * weights, axis=0)
+                unrolled = self.max_train_steps or self.max_steps  # the static trip count of the unroll
+                if self.td_horizon is not None and self.td_horizon > unrolled:
+                    # Truncation correction: an example still settling after the unroll would have
+                    # gone on contributing a loss per iteration; count its last one for the
+                    # `td_horizon − unrolled` iterations that were not unrolled.
+                    td = td + float(self.td_horizon - unrolled) * per_step[-1] * trace["active"]
                 loss, _ = self._reduce(td, sample_weight)
             else:
                 a_v = self._visible_net_input(states)
@@ -611,6 +634,7 @@ class CBAN(keras.Model):
                 "temperature": self.temperature,
                 "visible_bias": self.use_visible_bias,
                 "adjoint_steps": self.adjoint_steps,
+                "td_horizon": self.td_horizon,
             }
         )
         return config

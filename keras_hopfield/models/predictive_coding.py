@@ -229,14 +229,18 @@ class PredictiveCodingMemory(keras.Model):
     $$\\Delta x^l = \\gamma \\left(-\\varepsilon^l + f'(x^l) \\odot
       \\theta^{l\\top} \\varepsilon^{l-1}\\right)$$
 
-    on the hidden layers (the top layer has no `ε^L`); the rate `γ` of each
-    example is multiplied by `gamma_decay` (0.9) whenever its energy fails to
-    decrease. **Inference learning** (Eq. 5) then updates the weights once with
+    on the hidden layers (the top layer has no `ε^L`); every inference run
+    starts at `γ = inference_rate`, and the rate of each example is multiplied
+    by `gamma_decay` (0.9) whenever its energy fails to decrease during that
+    run. **Inference learning** (Eq. 5) then updates the weights once with
     `Δθ^{l+1} = α ε^l f(x^{l+1})ᵀ`, summed over the full batch (the stored set).
     The value nodes of every stored image are kept in non-trainable variables
-    and warm-start the next epoch's inference; so are the decayed rates `γ`
-    (retrieval starts from the smallest of them, a rate at which inference on
-    the trained network was stable).
+    and warm-start the next epoch's inference. The decayed rates are *not*
+    carried to the next epoch (they are kept in `inference_rates` for
+    inspection only): with ReLU the energy also rises by tiny amounts when a
+    unit crosses its kink, so a carried-over rate only ever shrinks — it fell
+    from 0.1 to ~0.003 within 200 epochs for a 4-layer network, which then
+    stopped learning — and retrieval started from such a rate barely moves.
 
     All weights are non-trainable variables learned by these analytic updates
     inside `call(training=True)`, so `model.fit(x, x, batch_size=len(x),
@@ -404,7 +408,8 @@ class PredictiveCodingMemory(keras.Model):
             )
         self.inference_rates = None
         if self.num_memories is not None:
-            # Per-image inference rates: decayed during training and kept across epochs.
+            # Per-image rates at the end of the last IL iteration's inference (for
+            # inspection; every iteration restarts at `inference_rate`).
             self.inference_rates = self.add_weight(
                 shape=(self.num_memories,),
                 initializer=keras.initializers.Constant(self.inference_rate),
@@ -465,9 +470,7 @@ class PredictiveCodingMemory(keras.Model):
             return_energies: Also return the `(T + 1, batch)` energies before
                 every step and after the last one.
             inference_rate: Initial `γ`: a number, a `(batch,)` tensor of
-                per-example rates, or `None` for the model's default (the
-                smallest rate that training left in `inference_rates`, or
-                `inference_rate` before training).
+                per-example rates, or `None` for the model's `inference_rate`.
             return_rates: Also return the `(batch,)` rates after the decays.
 
         Returns:
@@ -520,18 +523,17 @@ class PredictiveCodingMemory(keras.Model):
         return out
 
     def default_inference_rate(self):
-        """The `γ` retrieval starts from: the smallest per-image rate left by training.
+        """The `γ` every inference run (training and retrieval) starts from: `inference_rate`.
 
-        Training decays the rate of an image whenever its energy rises, and keeps the
-        decayed rate for the next epoch, so the stored rates are ones at which
-        inference on this network was stable. Before training it is `inference_rate`.
+        The decay to `gamma_decay × γ` on a rising energy acts within one run only.
+        (Earlier versions started retrieval from the smallest rate training had left
+        per image; with ReLU those rates only ever shrink, and completion with
+        them stalled far above the energy of the stored image.)
 
         Returns:
-            A scalar (tensor after training, float before).
+            The float `inference_rate`.
         """
-        if getattr(self, "inference_rates", None) is None:
-            return self.inference_rate
-        return ops.min(self.inference_rates)
+        return self.inference_rate
 
     def _prediction(self, x0, hidden):
         kernels, biases = self._variables(x0.dtype)
@@ -562,9 +564,9 @@ class PredictiveCodingMemory(keras.Model):
             )
         dtype = x0.dtype
         hidden = [ops.cast(v, dtype) for v in self.value_nodes]
-        x0, hidden, rates = self.infer(
-            x0, hidden, inference_rate=ops.cast(self.inference_rates, dtype), return_rates=True
-        )
+        # Each IL iteration's inference starts afresh at γ = inference_rate; the decayed
+        # rates are recorded in `inference_rates` (diagnostic only, never fed back).
+        x0, hidden, rates = self.infer(x0, hidden, inference_rate=self.inference_rate, return_rates=True)
         self.inference_rates.assign(ops.cast(rates, self.inference_rates.dtype))
         states = [x0] + hidden
         kernels, biases = self._variables(dtype)
