@@ -244,24 +244,6 @@ def test_kernel_softmax_equals_reference_for_short_and_long_axes(rng, shape):
     np.testing.assert_allclose(got0, _np_softmax(z, axis=0), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("channels_first_memory", [False, True])
-def test_softmax_mix_equals_reference(rng, channels_first_memory):
-    """`softmax(l) @ A` for channels-last logits, whether stored channels-last or as a view of NCHW."""
-    from keras_hopfield.backend import kernels
-
-    p = rng.normal(size=(9, 6)).astype("float32")
-    mix = p @ p.T  # symmetric, as the Gram matrices it is used with
-    if channels_first_memory:
-        nchw = rng.normal(size=(2, 9, 5, 4)).astype("float32")
-        logits = ops.moveaxis(ops.convert_to_tensor(nchw), 1, -1)
-        ref = nchw.transpose(0, 2, 3, 1)
-    else:
-        ref = rng.normal(size=(2, 5, 4, 9)).astype("float32")
-        logits = ops.convert_to_tensor(ref)
-    got = ops.convert_to_numpy(kernels.softmax_mix(logits, ops.convert_to_tensor(mix)))
-    np.testing.assert_allclose(got, _np_softmax(ref) @ mix, rtol=1e-4, atol=1e-5)
-
-
 def test_fixed_loop_unrolled_equals_loop_and_gradient():
     from keras_hopfield.backend.loops import fixed_loop
 
