@@ -2,9 +2,6 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -260,6 +257,21 @@ def test_complete_recovers_stored_images_of_a_three_layer_memory():
     # Retrieval starts at `inference_rate`, whatever rates training left behind.
     model.inference_rates.assign(np.full((4,), 1e-6, "float32"))
     np.testing.assert_allclose(model.complete(masked, known, iterations=20, inference_steps=100), completed, atol=1e-6)
+    # Completion until convergence stops early, at (nearly) the same images.
+    converged, trajectory, rounds = model.complete(
+        masked, known, iterations=80, inference_steps=100, tolerance=3e-4, return_trajectory=True, return_rounds=True
+    )
+    assert 1 < rounds < 80, rounds
+    assert trajectory.shape == (80,) + x.shape
+    np.testing.assert_array_equal(trajectory[rounds - 1 :], np.broadcast_to(converged, (80 - rounds + 1,) + x.shape))
+    assert np.max(np.abs(trajectory[rounds - 1] - trajectory[rounds - 2])) <= 3e-4
+    if rounds > 2:  # ... and not before
+        assert np.max(np.abs(trajectory[rounds - 2] - trajectory[rounds - 3])) > 3e-4
+    assert np.all(np.mean((converged - x) ** 2, axis=(1, 2, 3)) < 1e-4)
+    # Without early stopping the same number of rounds gives the same images.
+    np.testing.assert_allclose(model.complete(masked, known, iterations=rounds, inference_steps=100), converged, atol=1e-6)
+    with pytest.raises(ValueError, match="tolerance"):
+        model.complete(masked, known, tolerance=0.0)
 
 
 # ---------------------------------------------------------------- training

@@ -655,7 +655,7 @@ class PredictiveCodingMemory(keras.Model):
         return self.fit(images, images, batch_size=n, epochs=epochs, shuffle=False, verbose=verbose, callbacks=callbacks)
 
     # --------------------------------------------------------------- retrieval
-    def _retrieve(self, x0, known, iterations, inference_steps, inference_rate):
+    def _retrieve(self, x0, known, iterations, inference_steps, inference_rate, tolerance=None):
         batch = ops.shape(x0)[0]
         dtype = x0.dtype
         init = tuple(self._initial_hidden(batch, dtype))
@@ -688,8 +688,31 @@ class PredictiveCodingMemory(keras.Model):
             trajectory = trajectory + ops.reshape(ops.one_hot(i, iterations, dtype=dtype), (-1, 1, 1)) * out
             return (state, tuple(new_hidden), trajectory)
 
-        _, _, trajectory = fixed_loop(iterations, body, (x0, init, trajectory0))
-        return trajectory
+        if tolerance is None:
+            _, _, trajectory = fixed_loop(iterations, body, (x0, init, trajectory0))
+            return trajectory, iterations
+
+        # Completion until convergence: stop after the first round in which no
+        # reconstruction moved by more than `tolerance` (max |Δ| over the batch).
+        previous0 = ops.where(ops.greater(known, 0.5), clamped, x0)
+
+        def cond(i, state, hidden_, trajectory, previous, change):
+            return ops.logical_and(ops.less(i, iterations), ops.greater_equal(change, tolerance))
+
+        def while_body(i, state, hidden_, trajectory, previous, change):
+            state, hidden_, trajectory = body(i, (state, hidden_, trajectory))
+            out = ops.take(trajectory, i, axis=0)
+            change = ops.max(ops.abs(out - previous))
+            return (i + 1, state, hidden_, trajectory, out, change)
+
+        inf = ops.convert_to_tensor(float("inf"), dtype=dtype)
+        rounds, _, _, trajectory, final, _ = ops.while_loop(
+            cond, while_body, (ops.convert_to_tensor(0, "int32"), x0, init, trajectory0, previous0, inf)
+        )
+        # Rounds not run hold the final reconstruction, so `trajectory[-1]` is the result.
+        ran = ops.reshape(ops.less(ops.arange(iterations), rounds), (-1, 1, 1))
+        trajectory = ops.where(ran, trajectory, ops.expand_dims(final, 0))
+        return trajectory, rounds
 
     def retrieve_noisy(self, images, iterations=1, inference_steps=None, inference_rate=None, return_trajectory=False):
         """Retrieves stored images from corrupted copies by iterating `F`.
@@ -713,12 +736,20 @@ class PredictiveCodingMemory(keras.Model):
         """
         _check_positive_int(iterations, "iterations")
         x0, _ = self._flatten(images)
-        trajectory = self._retrieve(x0, None, iterations, inference_steps, inference_rate)
+        trajectory, _ = self._retrieve(x0, None, iterations, inference_steps, inference_rate)
         trajectory = ops.convert_to_numpy(ops.reshape(trajectory, (iterations, -1) + self.image_shape))
         return (trajectory[-1], trajectory) if return_trajectory else trajectory[-1]
 
     def complete(
-        self, images, known_mask, iterations=1, inference_steps=None, inference_rate=None, return_trajectory=False
+        self,
+        images,
+        known_mask,
+        iterations=1,
+        inference_steps=None,
+        inference_rate=None,
+        return_trajectory=False,
+        tolerance=None,
+        return_rounds=False,
     ):
         """Reconstructs partial images: known pixels clamped, unknown pixels inferred.
 
@@ -738,28 +769,40 @@ class PredictiveCodingMemory(keras.Model):
             inference_steps: `T` per round; defaults to the model's.
             inference_rate: Initial `γ` of each round; defaults to the model's.
             return_trajectory: Also return the reconstruction after every round.
+            tolerance: `None` (run all `iterations` rounds) or a float `> 0`:
+                completion until convergence, i.e. stop after the first round in
+                which no pixel of any image in the batch changed by more than
+                `tolerance`; `iterations` is then the maximum number of rounds
+                (the trajectory repeats the final reconstruction for the rounds
+                not run).
+            return_rounds: Also return the number of rounds run (an int).
 
         Returns:
-            The completed images as a NumPy array (and the `(iterations, batch,
-            *image_shape)` trajectory with `return_trajectory`).
+            The completed images as a NumPy array, followed by the `(iterations,
+            batch, *image_shape)` trajectory with `return_trajectory` and the
+            number of rounds run with `return_rounds`.
 
         Raises:
             ValueError: If the images do not have the stored image shape or the
                 mask cannot be broadcast to them.
         """
         _check_positive_int(iterations, "iterations")
+        if tolerance is not None:
+            tolerance = _check_positive_float(tolerance, "tolerance")
         x0, shape = self._flatten(images)
         known = ops.convert_to_tensor(known_mask)
         try:
             known = ops.broadcast_to(ops.cast(known, x0.dtype), shape)
-        except Exception as error:  # noqa: BLE001 - re-raised with the shapes
+        except Exception as error:
             raise ValueError(
                 f"`known_mask` of shape {tuple(known.shape)} cannot be broadcast to the images' shape {shape}."
             ) from error
         known = ops.reshape(known, (-1, self.image_size))
-        trajectory = self._retrieve(x0, known, iterations, inference_steps, inference_rate)
+        trajectory, rounds = self._retrieve(x0, known, iterations, inference_steps, inference_rate, tolerance)
         trajectory = ops.convert_to_numpy(ops.reshape(trajectory, (iterations, -1) + self.image_shape))
-        return (trajectory[-1], trajectory) if return_trajectory else trajectory[-1]
+        out = (trajectory[-1],) + ((trajectory,) if return_trajectory else ())
+        out = out + ((int(ops.convert_to_numpy(rounds)),) if return_rounds else ())
+        return out if len(out) > 1 else out[0]
 
     def energy(self, images, hidden=None):
         """Energy `E` of images with given (or freshly inferred) hidden value nodes.
