@@ -82,6 +82,9 @@ def parse_args(argv=None):
     p.add_argument("--value-std", type=float, default=0.5, help="stddev of the initial value nodes")
     p.add_argument("--complete-steps", type=int, default=500, help="inference steps T per completion round")
     p.add_argument("--rounds", type=int, default=30, help="completion rounds (state carried over)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="complete until convergence: stop after the first round in which no pixel moved by more "
+                        "than this (--rounds is then the maximum); default: run all --rounds")
     args = p.parse_args(argv)
     if args.quick:
         args.depths, args.width, args.memories, args.pool = [2, 3], 16, 4, 4
@@ -143,7 +146,8 @@ def main(argv=None):
             known = np.asarray(ops.convert_to_numpy(known), bool)
             known = np.broadcast_to(known, x.shape)
             t1 = time.time()
-            completed = model.complete(masked, known, iterations=args.rounds, inference_steps=args.complete_steps)
+            completed, rounds = model.complete(masked, known, iterations=args.rounds, inference_steps=args.complete_steps,
+                                               tolerance=args.tolerance, return_rounds=True)
             err = np.mean((completed - x) ** 2, axis=(1, 2, 3))
             row = {
                 "depth": depth, "width": args.width, "memories": len(x), "fraction": fraction,
@@ -151,11 +155,12 @@ def main(argv=None):
                 "unknown_mse": float(np.mean((completed - x)[~known] ** 2)),
                 "clamped_max_abs_change": float(np.max(np.abs(completed[known] - x[known]))),
                 "final_train_loss": float(history.history["loss"][-1]), "epochs_trained": epochs_trained,
+                "completion_rounds": rounds,
                 "seconds_train": t_train, "seconds_complete": time.time() - t1,
             }
             rows.append(row)
             shown[(depth, fraction)] = (masked, known, completed)
-            print(f"depth {depth} keep {fraction:.2f}: {100 * row['perfect']:5.1f}% perfect (mse {row['mse']:.5f}, "
+            print(f"depth {depth} keep {fraction:.2f}: {100 * row['perfect']:5.1f}% perfect after {rounds} rounds (mse {row['mse']:.5f}, "
                   f"train loss {row['final_train_loss']:.2e} after {epochs_trained} IL iterations) [train {t_train:.1f}s, total {time.time() - start:.0f}s]",
                   flush=True)
     figure = plot(rows, shown, x, args, figures_dir / f"{args.name}.png")

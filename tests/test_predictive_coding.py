@@ -391,6 +391,7 @@ def test_pcn_partial_images_quick(tmp_path, data_dir):
     for row in result["rows"]:
         assert 0.0 <= row["perfect"] <= 1.0 and math.isfinite(row["mse"]), row
         assert row["clamped_max_abs_change"] == 0.0
+        assert row["completion_rounds"] == result["settings"]["rounds"]  # no --tolerance: every round runs
     assert Path(result["figure"]).parent == out
 
 
