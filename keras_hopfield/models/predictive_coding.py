@@ -694,8 +694,8 @@ class PredictiveCodingMemory(keras.Model):
 
         # Completion until convergence: stop after the first round in which no
         # reconstruction moved by more than `tolerance` (max |Δ| over the batch).
-        previous0 = ops.where(ops.greater(known, 0.5), clamped, x0)
-
+        # The first round is compared with the starting state `x0` (the known
+        # pixels and the initial prediction elsewhere).
         def cond(i, state, hidden_, trajectory, previous, change):
             return ops.logical_and(ops.less(i, iterations), ops.greater_equal(change, tolerance))
 
@@ -707,7 +707,7 @@ class PredictiveCodingMemory(keras.Model):
 
         inf = ops.convert_to_tensor(float("inf"), dtype=dtype)
         rounds, _, _, trajectory, final, _ = ops.while_loop(
-            cond, while_body, (ops.convert_to_tensor(0, "int32"), x0, init, trajectory0, previous0, inf)
+            cond, while_body, (ops.convert_to_tensor(0, "int32"), x0, init, trajectory0, x0, inf)
         )
         # Rounds not run hold the final reconstruction, so `trajectory[-1]` is the result.
         ran = ops.reshape(ops.less(ops.arange(iterations), rounds), (-1, 1, 1))
