@@ -16,6 +16,11 @@ def data_dir():
     path = os.environ.get("KERAS_HOPFIELD_DATA")
     if not path:
         pytest.skip("KERAS_HOPFIELD_DATA is unset (fresh machine without local data)")
+    if not os.path.isdir(path):
+        pytest.fail(
+            f"KERAS_HOPFIELD_DATA={path!r} is not a directory; point it at the local data "
+            "directory (e.g. ../shared/datasets) or unset it to skip the real-data tests"
+        )
     return path
 
 
