@@ -65,8 +65,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("cban", "cban_asym", "cban_notd", "ae")
-LABELS = {"cban": "CBAN", "cban_asym": "CBAN-asym", "cban_notd": "CBAN-noTD", "ae": "AE"}
+MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
+LABELS = {
+    "cban": "CBAN",
+    "cban_asym": "CBAN-asym",
+    "cban_notd": "CBAN-noTD",
+    "ae": "AE",
+    "cban_implicit": "CBAN-implicit",
+}
+TRAINING_MODES = {"cban_notd": "final", "cban_implicit": "implicit"}
 
 
 # -- data -----------------------------------------------------------------------
@@ -132,10 +139,10 @@ def build_cban(kind, shape, args):
         blocks,
         activation="tanh",
         settle_loss="se",
-        training_mode="final" if kind == "cban_notd" else "td1",
+        training_mode=TRAINING_MODES.get(kind, "td1"),
         max_steps=args.max_steps,
         max_train_steps=args.max_train_steps,
-        td_horizon=args.td_horizon if kind != "cban_notd" else None,
+        td_horizon=args.td_horizon if TRAINING_MODES.get(kind, "td1") == "td1" else None,
         tolerance=0.01,
     )
     model.build(((None,) + shape, (None,) + shape[:2] + (1,)))
@@ -241,7 +248,9 @@ def run_dataset(name, args, command, out_dir, figures):
             logs = {k: round(float(v[-1]), 5) for k, v in h.history.items()}
             rec = {"epoch": epoch + 1, **logs}
             if args.epochs > 1:  # a single epoch leaves nothing to choose
-                val_c, val_steps = complete(kind, model, x_val, k_val, args, budget=args.max_train_steps)
+                # Validation at the training horizon (the fixed point for the implicit gradient).
+                horizon = args.max_steps if kind == "cban_implicit" else args.max_train_steps
+                val_c, val_steps = complete(kind, model, x_val, k_val, args, budget=horizon)
                 val_psnr = float(scores(x_val, val_c)[0].mean())
                 rec["val_psnr"] = round(val_psnr, 3)
                 if val_steps is not None:
@@ -318,7 +327,7 @@ def run_dataset(name, args, command, out_dir, figures):
     for ax, metric in zip(axes, ("psnr", "ssim")):
         means = [results[k][f"{metric}_mean"] for k in args.models]
         sems = [results[k][f"{metric}_sem"] for k in args.models]
-        ax.bar(labels, means, yerr=sems, capsize=3, color=["C0", "C1", "C2", "C7"][: len(labels)])
+        ax.bar(labels, means, yerr=sems, capsize=3, color=["C0", "C1", "C2", "C7", "C3"][: len(labels)])
         lo = min(m - e for m, e in zip(means, sems))
         hi = max(m + e for m, e in zip(means, sems))
         ax.set_ylim(lo - 0.15 * (hi - lo + 1e-3) - (1.0 if metric == "psnr" else 0.02), hi + 0.1 * (hi - lo + 1e-3))

@@ -244,6 +244,35 @@ def test_kernel_softmax_equals_reference_for_short_and_long_axes(rng, shape):
     np.testing.assert_allclose(got0, _np_softmax(z, axis=0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 4, 9), (7, 3), (2, 3, 4, 32), (2, 3, 1, 1)])
+def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
+    """`kernels.softmax_mix(l, A) = softmax(l) @ A`, and so are its gradients for `l` and `A`.
+
+    On torch this runs the hand-written autograd Function (channel-major for
+    K < 16, row-major otherwise); elsewhere the generic `keras.ops` path.
+    """
+    from keras_hopfield.backend import kernels, value_and_grad
+
+    k = shape[-1]
+    logits = rng.normal(scale=3.0, size=shape).astype("float32")
+    mix = rng.normal(size=(k, k)).astype("float32")  # not symmetric: the transpose must be right
+    weights = rng.normal(size=shape).astype("float32")
+    got = ops.convert_to_numpy(kernels.softmax_mix(ops.convert_to_tensor(logits), ops.convert_to_tensor(mix)))
+    np.testing.assert_allclose(got, _np_softmax(logits) @ mix, rtol=1e-5, atol=1e-5)
+
+    w = ops.convert_to_tensor(weights)
+    m = ops.convert_to_tensor(mix)
+    _, g_logits = value_and_grad(lambda z: ops.sum(kernels.softmax_mix(z, m) * w), logits)
+    lt = ops.convert_to_tensor(logits)
+    _, g_mix = value_and_grad(lambda a: ops.sum(kernels.softmax_mix(lt, a) * w), mix)
+    s = _np_softmax(logits).reshape(-1, k)
+    gw = weights.reshape(-1, k)
+    ds = gw @ mix.T
+    ref_logits = s * (ds - (s * ds).sum(-1, keepdims=True))
+    np.testing.assert_allclose(ops.convert_to_numpy(g_logits).reshape(-1, k), ref_logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(g_mix), s.T @ gw, rtol=1e-4, atol=1e-4)
+
+
 def test_fixed_loop_unrolled_equals_loop_and_gradient():
     from keras_hopfield.backend.loops import fixed_loop
 

@@ -13,12 +13,20 @@ scalar path, 10–15× slower than over any other axis of the same tensor
 `filters` logits, e.g. 9, hit it). On torch such a softmax is computed over
 the same axis moved to the front (a view, no copy).
 
+Softmax-then-mix (`softmax(l) @ A` over a short last axis, the Hopfield
+update in logit space of `ConvHNN2D`/`DeepHNN`): on torch the `(N, K) @ (K, K)`
+product with `K` < 16 runs ~5× slower than the same product laid out as
+`(K, K) @ (K, N)`, and autograd adds copies of strided operands. There the
+update runs as one `torch.autograd.Function` on a channel-major `(K, N)` copy
+of the logits (softmax over axis 0, `Aᵀ S`, and a hand-written backward
+`∂l = S ⊙ (A g − Σ_k S ⊙ A g)`, `∂A = S gᵀ`); benchmarks/convhnn_speed.py
+measures the layer against `Conv2D`.
 """
 
 import keras
 from keras import ops
 
-__all__ = ["prefers_fused_attention", "softmax"]
+__all__ = ["prefers_fused_attention", "softmax", "softmax_mix"]
 
 
 def prefers_fused_attention():
@@ -51,3 +59,77 @@ def softmax(z, axis=-1):
         return ops.moveaxis(ops.softmax(ops.moveaxis(z, -1, 0), axis=0), 0, -1)
     return ops.softmax(z, axis=axis)
 
+
+
+def softmax_mix(logits, mix):
+    """`softmax(logits, axis=-1) @ mix`, with PyTorch's fast layout for the last axis.
+
+    Args:
+        logits: `(..., K)` tensor.
+        mix: `(K, K)` matrix, or anything broadcastable against `logits` for
+            `matmul` (then the generic path is taken).
+
+    Returns:
+        `(..., K)` tensor, the same values on every backend.
+    """
+    if (
+        keras.backend.backend() == "torch"
+        and len(logits.shape) >= 2
+        and len(mix.shape) == 2
+        and logits.dtype == mix.dtype
+        and logits.dtype.is_floating_point
+    ):
+        return _torch_softmax_mix()(logits, mix, logits.shape[-1] < _TORCH_SHORT_SOFTMAX)
+    return ops.matmul(softmax(logits, axis=-1), mix)
+
+
+_TORCH_FN = []
+
+
+def _torch_softmax_mix():
+    """The `torch.autograd.Function` behind `softmax_mix` on torch (built once, lazily)."""
+    if _TORCH_FN:
+        return _TORCH_FN[0]
+    import torch  # only on the torch backend
+
+    def to_2d(t, channel_major):
+        k = t.shape[-1]
+        return t.movedim(-1, 0).contiguous().view(k, -1) if channel_major else t.reshape(-1, k)
+
+    def from_2d(t, shape, channel_major):
+        return t.view(shape[-1], *shape[:-1]).movedim(0, -1) if channel_major else t.view(shape)
+
+    # Works on a 2-D view: `(K, N)` channel-major for short K (softmax over
+    # axis 0, `Aᵀ S`), else `(N, K)`. Fresh CPU buffers of this size cost page
+    # faults in eager PyTorch, so the backward reuses its own buffers in place
+    # instead of allocating autograd's temporaries.
+    class SoftmaxMix(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits, mix, channel_major):
+            axis = 0 if channel_major else 1
+            s = torch.softmax(to_2d(logits, channel_major), axis)
+            y = torch.mm(mix.t(), s) if channel_major else torch.mm(s, mix)
+            ctx.save_for_backward(s, mix)
+            ctx.shape, ctx.channel_major = logits.shape, channel_major
+            return from_2d(y, logits.shape, channel_major)
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx, grad):
+            s, mix = ctx.saved_tensors
+            cm = ctx.channel_major
+            g = to_2d(grad, cm)
+            if not g.is_contiguous() or g.data_ptr() == grad.data_ptr():
+                g = g.clone()  # g is overwritten below
+            grad_mix = None
+            if ctx.needs_input_grad[1]:
+                grad_mix = torch.mm(s, g.t()) if cm else torch.mm(s.t(), g)
+            grad_logits = None
+            if ctx.needs_input_grad[0]:
+                d = torch.mm(mix, g) if cm else torch.mm(g, mix.t())
+                sd = torch.mul(s, d, out=g).sum(0 if cm else 1, keepdim=True)
+                grad_logits = from_2d(d.sub_(sd).mul_(s), ctx.shape, cm)
+            return grad_logits, grad_mix, None
+
+    _TORCH_FN.append(SoftmaxMix.apply)
+    return SoftmaxMix.apply

@@ -30,6 +30,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import functional as F
+from keras_hopfield.backend import kernels
 from keras_hopfield.backend.loops import fixed_loop
 
 __all__ = ["DeepHNN", "VHNN", "ConvexMerge"]
@@ -114,7 +115,7 @@ def _iterate_logits(logits, gram, iterations):
 # re-traced and re-compiled on every eager call (~1000× slower on CPU).
 def _logit_step(i, carry):
     logits, gram = carry
-    return ops.matmul(F.softmax(logits, axis=-1), gram), gram
+    return kernels.softmax_mix(logits, gram), gram
 
 
 def _vhnn_step(i, carry):
