@@ -108,6 +108,8 @@ def table(rows):
     ]
     for r in rows:
         ratio = "1 (baseline)" if r["name"] == r["baseline"] else f"{r['ratio']:.2f}x"
+        if "ratio_min" in r and r["name"] != r["baseline"]:
+            ratio += f" ({r['ratio_min']:.2f}–{r['ratio_max']:.2f})"
         lines.append(f"| {tuple(r['size'])} | {r['mode']} | {r['phase']} | {r['name']} | {r['ms']:.2f} | {ratio} |")
     return "\n".join(lines)
 
@@ -123,6 +125,63 @@ def set_threads(n):
         tf.config.threading.set_intra_op_parallelism_threads(n)
 
 
+def _env_prefix():
+    """Allocator settings in the environment, which change PyTorch's eager timings (part of the command)."""
+    keys = sorted(k for k in os.environ if k.startswith("MALLOC_") or k == "LD_PRELOAD")
+    return "".join(f"{k}={shlex.quote(os.environ[k])} " for k in keys)
+
+
+def _without(argv, option, takes_value):
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == option:
+            skip = takes_value
+        elif not a.startswith(option + "="):
+            out.append(a)
+    return out
+
+
+def run_processes(args, argv):
+    """Runs the benchmark in `args.processes` fresh interpreters and aggregates their rows."""
+    import subprocess
+    import tempfile
+
+    child_argv = _without(_without(argv, "--processes", True), "--json", True)
+    command = f"{_env_prefix()}KERAS_BACKEND={BACKEND} python benchmarks/convhnn_speed.py " + " ".join(shlex.quote(a) for a in argv)
+    print("command:", command.strip(), flush=True)
+    load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
+    t0 = time.perf_counter()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.processes):
+            out = Path(tmp) / f"run{i}.json"
+            subprocess.run([sys.executable, __file__, *child_argv, "--json", str(out)], check=True,
+                           stdout=subprocess.DEVNULL)
+            runs.append(json.loads(out.read_text()))
+            print(f"process {i + 1}/{args.processes} done", flush=True)
+    rows = []
+    for k, row in enumerate(runs[0]["rows"]):
+        ratios = [r["rows"][k]["ratio"] for r in runs]
+        rows.append({**row, "ms": float(np.median([r["rows"][k]["ms"] for r in runs])),
+                     "ratio": float(np.median(ratios)), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                     "ratio_per_process": ratios})
+    elapsed = time.perf_counter() - t0
+    load1 = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print()
+    print(table(rows))
+    info = {**runs[0], "command": command.strip(), "processes": args.processes, "rows": rows,
+            "seconds": round(elapsed, 1),
+            "machine": {**runs[0]["machine"], "loadavg_start": load0, "loadavg_end": load1}}
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(info, indent=2))
+        print(f"wrote {path}")
+    return info
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny size and few repeats (smoke test)")
@@ -135,7 +194,13 @@ def main(argv=None):
                    help="intra-op threads (PyTorch and TensorFlow; on a loaded machine 1 avoids waiting on the "
                         "scheduler for every op)")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--processes", type=int, default=1,
+                   help="repeat the whole measurement in this many fresh processes and report, per row, the "
+                        "median over processes (and the range of the ratio): on PyTorch the ratio moves by "
+                        "up to ±0.15 between processes (allocator state), far more than within one")
     args = p.parse_args(argv)
+    if args.processes > 1:
+        return run_processes(args, sys.argv[1:] if argv is None else list(argv))
     if args.threads:
         set_threads(args.threads)
     if args.repeats is None:
@@ -145,7 +210,7 @@ def main(argv=None):
     if args.quick and args.tf_mode == "both":
         args.tf_mode = "graph"
     argv_used = sys.argv[1:] if argv is None else list(argv)
-    command = f"KERAS_BACKEND={BACKEND} python benchmarks/convhnn_speed.py " + " ".join(shlex.quote(a) for a in argv_used)
+    command = f"{_env_prefix()}KERAS_BACKEND={BACKEND} python benchmarks/convhnn_speed.py " + " ".join(shlex.quote(a) for a in argv_used)
     print("command:", command.strip(), flush=True)
     load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()

@@ -257,8 +257,12 @@ def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     logits = rng.normal(scale=3.0, size=shape).astype("float32")
     mix = rng.normal(size=(k, k)).astype("float32")  # not symmetric: the transpose must be right
     weights = rng.normal(size=shape).astype("float32")
+    bias = rng.normal(size=(k,)).astype("float32")
     got = ops.convert_to_numpy(kernels.softmax_mix(ops.convert_to_tensor(logits), ops.convert_to_tensor(mix)))
     np.testing.assert_allclose(got, _np_softmax(logits) @ mix, rtol=1e-5, atol=1e-5)
+    b = ops.convert_to_tensor(bias)
+    got = ops.convert_to_numpy(kernels.softmax_mix(ops.convert_to_tensor(logits), ops.convert_to_tensor(mix), b))
+    np.testing.assert_allclose(got, _np_softmax(logits) @ mix + bias, rtol=1e-5, atol=1e-5)
 
     w = ops.convert_to_tensor(weights)
     m = ops.convert_to_tensor(mix)
@@ -271,6 +275,11 @@ def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     ref_logits = s * (ds - (s * ds).sum(-1, keepdims=True))
     np.testing.assert_allclose(ops.convert_to_numpy(g_logits).reshape(-1, k), ref_logits, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ops.convert_to_numpy(g_mix), s.T @ gw, rtol=1e-4, atol=1e-4)
+    # With the bias: the same logits gradient, and the bias gets the summed output gradient.
+    _, g_logits_b = value_and_grad(lambda z: ops.sum(kernels.softmax_mix(z, m, b) * w), logits)
+    _, g_bias = value_and_grad(lambda v: ops.sum(kernels.softmax_mix(lt, m, v) * w), bias)
+    np.testing.assert_allclose(ops.convert_to_numpy(g_logits_b).reshape(-1, k), ref_logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(g_bias), gw.sum(0), rtol=1e-4, atol=1e-4)
 
 
 def test_fixed_loop_unrolled_equals_loop_and_gradient():

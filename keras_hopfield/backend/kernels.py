@@ -60,14 +60,14 @@ def softmax(z, axis=-1):
     return ops.softmax(z, axis=axis)
 
 
-
-def softmax_mix(logits, mix):
-    """`softmax(logits, axis=-1) @ mix`, with PyTorch's fast layout for the last axis.
+def softmax_mix(logits, mix, bias=None):
+    """`softmax(logits, axis=-1) @ mix (+ bias)`, with PyTorch's fast layout for the last axis.
 
     Args:
         logits: `(..., K)` tensor.
         mix: `(K, K)` matrix, or anything broadcastable against `logits` for
             `matmul` (then the generic path is taken).
+        bias: Optional `(K,)` vector added to the result.
 
     Returns:
         `(..., K)` tensor, the same values on every backend.
@@ -78,9 +78,11 @@ def softmax_mix(logits, mix):
         and len(mix.shape) == 2
         and logits.dtype == mix.dtype
         and logits.dtype.is_floating_point
+        and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
     ):
-        return _torch_softmax_mix()(logits, mix, logits.shape[-1] < _TORCH_SHORT_SOFTMAX)
-    return ops.matmul(softmax(logits, axis=-1), mix)
+        return _torch_softmax_mix()(logits, mix, bias, logits.shape[-1] < _TORCH_SHORT_SOFTMAX)
+    out = ops.matmul(softmax(logits, axis=-1), mix)
+    return out if bias is None else out + bias
 
 
 _TORCH_FN = []
@@ -102,13 +104,16 @@ def _torch_softmax_mix():
     # Works on a 2-D view: `(K, N)` channel-major for short K (softmax over
     # axis 0, `Aᵀ S`), else `(N, K)`. Fresh CPU buffers of this size cost page
     # faults in eager PyTorch, so the backward reuses its own buffers in place
-    # instead of allocating autograd's temporaries.
+    # instead of allocating autograd's temporaries. The bias, if any, is fused
+    # into the product (`addmm`).
     class SoftmaxMix(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, logits, mix, channel_major):
-            axis = 0 if channel_major else 1
-            s = torch.softmax(to_2d(logits, channel_major), axis)
-            y = torch.mm(mix.t(), s) if channel_major else torch.mm(s, mix)
+        def forward(ctx, logits, mix, bias, channel_major):
+            s = torch.softmax(to_2d(logits, channel_major), 0 if channel_major else 1)
+            if channel_major:
+                y = torch.mm(mix.t(), s) if bias is None else torch.addmm(bias[:, None], mix.t(), s)
+            else:
+                y = torch.mm(s, mix) if bias is None else torch.addmm(bias, s, mix)
             ctx.save_for_backward(s, mix)
             ctx.shape, ctx.channel_major = logits.shape, channel_major
             return from_2d(y, logits.shape, channel_major)
@@ -121,15 +126,16 @@ def _torch_softmax_mix():
             g = to_2d(grad, cm)
             if not g.is_contiguous() or g.data_ptr() == grad.data_ptr():
                 g = g.clone()  # g is overwritten below
-            grad_mix = None
+            grad_mix = grad_bias = grad_logits = None
             if ctx.needs_input_grad[1]:
                 grad_mix = torch.mm(s, g.t()) if cm else torch.mm(s.t(), g)
-            grad_logits = None
+            if ctx.needs_input_grad[2]:
+                grad_bias = g.sum(1 if cm else 0)
             if ctx.needs_input_grad[0]:
                 d = torch.mm(mix, g) if cm else torch.mm(g, mix.t())
                 sd = torch.mul(s, d, out=g).sum(0 if cm else 1, keepdim=True)
                 grad_logits = from_2d(d.sub_(sd).mul_(s), ctx.shape, cm)
-            return grad_logits, grad_mix, None
+            return grad_logits, grad_mix, grad_bias, None
 
     _TORCH_FN.append(SoftmaxMix.apply)
     return SoftmaxMix.apply

@@ -24,6 +24,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import functional as F
+from keras_hopfield.backend import kernels
 from keras_hopfield.layers.deep import (
     _check_int,
     _core_dtype,
@@ -260,12 +261,14 @@ class _BaseConvHNN(keras.layers.Layer):
         beta = ops.exp(ops.cast(self.log_beta, core))
         patterns = ops.cast(self.patterns, core)
         logits = self._conv(x, beta * patterns)
+        bias = None if self.bias is None else ops.cast(self.bias, core)
         if self.iterations:
             flat = ops.reshape(patterns, (-1, self.filters))
             gram = beta * ops.matmul(ops.transpose(flat), flat)
-            logits = _iterate_logits(logits, gram, self.iterations)
-        if self.bias is not None:
-            logits = logits + ops.cast(self.bias, core)
+            logits = _iterate_logits(logits, gram, self.iterations - 1)
+            logits = kernels.softmax_mix(logits, gram, bias)  # the last update, with the bias
+        elif bias is not None:
+            logits = logits + bias
         logits = ops.cast(logits, self.compute_dtype)
         if self.activation is not None:
             logits = self.activation(logits)
