@@ -8,6 +8,10 @@ Modules:
   symbolic or traced ones so that value-dependent input checks can be
   skipped while tracing.
 * `keras_hopfield.backend.loops`: a fixed-trip, differentiable loop.
+* `keras_hopfield.backend.kernels`: which fused or re-laid-out kernels pay
+  off on the active backend (PyTorch's fused attention, short-axis softmax,
+  the softmax-then-mix update of `ConvHNN2D`/`DeepHNN` as one autograd
+  Function on torch).
 """
 
 from keras_hopfield.backend.gradients import is_concrete, supports_gradients, value_and_grad

@@ -16,11 +16,13 @@ the same axis moved to the front (a view, no copy).
 Softmax-then-mix (`softmax(l) @ A` over a short last axis, the Hopfield
 update in logit space of `ConvHNN2D`/`DeepHNN`): on torch the `(N, K) @ (K, K)`
 product with `K` < 16 runs ~5× slower than the same product laid out as
-`(K, K) @ (K, N)`, and autograd adds copies of strided operands. There the
-update runs as one `torch.autograd.Function` on a channel-major `(K, N)` copy
-of the logits (softmax over axis 0, `Aᵀ S`, and a hand-written backward
-`∂l = S ⊙ (A g − Σ_k S ⊙ A g)`, `∂A = S gᵀ`); benchmarks/convhnn_speed.py
-measures the layer against `Conv2D`.
+`(K, K) @ (K, N)`, and autograd adds copies of strided operands and fresh
+temporaries. On torch the update (with an optional bias) therefore runs as
+one `torch.autograd.Function`: on a channel-major `(K, N)` copy of the logits
+for `K` < 16 (softmax over axis 0, `Aᵀ S`), row-major otherwise, with a
+hand-written backward `∂l = S ⊙ (A g − Σ_k S ⊙ A g)`, `∂A = S gᵀ`, `∂b = Σ g`
+that reuses its own buffers. benchmarks/convhnn_speed.py measures the layer
+against `Conv2D`.
 """
 
 import keras
