@@ -46,12 +46,14 @@ def test_mnist_example_quick(tmp_path, data_dir):
 
 def test_completion_example_quick(tmp_path, data_dir):
     # One dataset keeps the run short; the CIFAR-10 path differs only in loading and Perlin masks.
-    out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot")
+    models = "cban,cban_asym,cban_notd,ae,cban_implicit"  # the default four plus the implicit-gradient CBAN
+    out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot", "--models", models)
     for name in ("omniglot",):
         result = json.loads((out / f"cban_completion_{name}.json").read_text())
         assert result["backend"] == keras.backend.backend() and result["dataset"] == name
         assert "python examples/cban_completion.py" in result["command"]
-        assert set(result["models"]) == {"cban", "cban_asym", "cban_notd", "ae"}
+        assert set(result["models"]) == set(models.split(","))
+        assert result["models"]["cban_implicit"]["label"] == "CBAN-implicit"
         for kind, r in result["models"].items():
             assert _finite(r["psnr_mean"], 0.0, 100.0) and _finite(r["psnr_sem"], 0.0)
             assert _finite(r["ssim_mean"], -1.0, 1.0) and _finite(r["ssim_sem"], 0.0)
