@@ -156,6 +156,13 @@ def main(argv=None):
                 "clamped_max_abs_change": float(np.max(np.abs(completed[known] - x[known]))),
                 "final_train_loss": float(history.history["loss"][-1]), "epochs_trained": epochs_trained,
                 "completion_rounds": rounds,
+                # Each failure: its MSE, and the stored image nearest to the completion
+                # (another index = the net completed a different memory).
+                "failures": [
+                    {"index": int(i), "mse": float(err[i]),
+                     "nearest_stored": int(np.argmin(np.mean((x - completed[i]) ** 2, axis=(1, 2, 3))))}
+                    for i in np.flatnonzero(err >= THRESHOLD)
+                ],
                 "seconds_train": t_train, "seconds_complete": time.time() - t1,
             }
             rows.append(row)

@@ -392,6 +392,9 @@ def test_pcn_partial_images_quick(tmp_path, data_dir):
         assert 0.0 <= row["perfect"] <= 1.0 and math.isfinite(row["mse"]), row
         assert row["clamped_max_abs_change"] == 0.0
         assert row["completion_rounds"] == result["settings"]["rounds"]  # no --tolerance: every round runs
+        # One failure record per image not perfectly reconstructed, each at or above the threshold.
+        assert len(row["failures"]) == round((1.0 - row["perfect"]) * row["memories"])
+        assert all(f["mse"] >= result["threshold"] and 0 <= f["nearest_stored"] < row["memories"] for f in row["failures"])
     assert Path(result["figure"]).parent == out
 
 
