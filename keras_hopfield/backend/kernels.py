@@ -21,7 +21,8 @@ temporaries. On torch the update (with an optional bias) therefore runs as
 one `torch.autograd.Function`: on a channel-major `(K, N)` copy of the logits
 for `K` < 16 (softmax over axis 0, `Aᵀ S`), row-major otherwise, with a
 hand-written backward `∂l = S ⊙ (A g − Σ_k S ⊙ A g)`, `∂A = S gᵀ`, `∂b = Σ g`
-that reuses its own buffers. benchmarks/convhnn_speed.py measures the layer
+that reuses its own buffers (the softmax runs in place on the channel-major
+copy). benchmarks/convhnn_speed.py measures the layer
 against `Conv2D`.
 """
 
@@ -111,7 +112,13 @@ def _torch_softmax_mix():
     class SoftmaxMix(torch.autograd.Function):
         @staticmethod
         def forward(ctx, logits, mix, bias, channel_major):
-            s = torch.softmax(to_2d(logits, channel_major), 0 if channel_major else 1)
+            flat = to_2d(logits, channel_major)
+            if channel_major and flat.data_ptr() != logits.data_ptr():
+                # Our own copy: softmax in place (one fresh buffer less).
+                s = flat.sub_(flat.amax(0, keepdim=True)).exp_()
+                s.div_(s.sum(0, keepdim=True))
+            else:
+                s = torch.softmax(flat, 0 if channel_major else 1)
             if channel_major:
                 y = torch.mm(mix.t(), s) if bias is None else torch.addmm(bias[:, None], mix.t(), s)
             else:
