@@ -7,9 +7,11 @@ for a plain function of the inputs). "fwd+bwd" is the value and gradient of
 `sum(output)` with respect to the inputs and all trainable weights.
 """
 
+import json
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -132,3 +134,11 @@ def versions():
     except Exception:  # noqa: BLE001 - informational only
         pass
     return out
+
+
+def write_json(path, info):
+    """Writes a benchmark's result dict to `path` (parents created) and says so."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2))
+    print(f"wrote {path}")

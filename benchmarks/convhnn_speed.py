@@ -43,7 +43,7 @@ import keras  # noqa: E402
 from keras_hopfield.layers.conv import ConvHNN2D  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions  # noqa: E402
+from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions, write_json  # noqa: E402
 
 
 DEFAULT_SIZES = [
@@ -175,10 +175,7 @@ def run_processes(args, argv):
             "seconds": round(elapsed, 1),
             "machine": {**runs[0]["machine"], "loadavg_start": load0, "loadavg_end": load1}}
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info, indent=2))
-        print(f"wrote {path}")
+        write_json(args.json, info)
     return info
 
 
@@ -237,10 +234,7 @@ def main(argv=None):
     }
     print(f"backend {BACKEND}; {os.cpu_count()} CPUs; load average {load0} -> {load1}; {elapsed:.0f}s")
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info, indent=2))
-        print(f"wrote {path}")
+        write_json(args.json, info)
     return info
 
 

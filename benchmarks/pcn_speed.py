@@ -28,7 +28,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -46,7 +45,7 @@ from keras_hopfield.layers.retrieval import HopfieldRetrieval  # noqa: E402
 from keras_hopfield.models.predictive_coding import PredictiveCodingMemory  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions  # noqa: E402
+from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions, write_json  # noqa: E402
 
 # (stored images N, pixels d, hidden width n, inference steps T): the smallest and the
 # largest network of examples/pcn_noise_capacity.py, with its training T.
@@ -127,10 +126,7 @@ def main(argv=None):
     }
     print(f"backend {BACKEND}; {os.cpu_count()} CPUs; load average {load0} -> {load1}; {elapsed:.0f}s")
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info, indent=2))
-        print(f"wrote {path}")
+        write_json(args.json, info)
     return info
 
 

@@ -33,7 +33,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -54,7 +53,7 @@ from keras_hopfield import functional as F  # noqa: E402
 from keras_hopfield.layers import HopfieldRetrieval  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions  # noqa: E402
+from _harness import BACKEND, build, modes_for_backend, time_interleaved, versions, write_json  # noqa: E402
 
 
 DEFAULT_SIZES = [
@@ -264,10 +263,7 @@ def main(argv=None):
     }
     print(f"backend {BACKEND}; {os.cpu_count()} CPUs; load average {load0} -> {load1}; {elapsed:.0f}s")
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info, indent=2))
-        print(f"wrote {path}")
+        write_json(args.json, info)
     return info
 
 

@@ -27,7 +27,6 @@ The ratio Adam / SRA is from the same run. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -49,7 +48,7 @@ from keras import ops  # noqa: E402
 from keras_hopfield.layers.crhn import RestrictedHopfieldMemory  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import BACKEND, versions  # noqa: E402
+from _harness import BACKEND, versions, write_json  # noqa: E402
 
 RHO = 0.9
 
@@ -188,10 +187,7 @@ def main(argv=None):
     }
     print(f"backend {BACKEND}; {os.cpu_count()} CPUs; load average {load0} -> {load1}; {elapsed:.0f}s")
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(info_out, indent=2))
-        print(f"wrote {path}")
+        write_json(args.json, info_out)
     return info_out
 
 
