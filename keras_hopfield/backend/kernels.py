@@ -26,6 +26,8 @@ copy). benchmarks/convhnn_speed.py measures the layer
 against `Conv2D`.
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -88,13 +90,9 @@ def softmax_mix(logits, mix, bias=None):
     return out if bias is None else out + bias
 
 
-_TORCH_FN = []
-
-
+@functools.cache
 def _torch_softmax_mix():
     """The `torch.autograd.Function` behind `softmax_mix` on torch (built once, lazily)."""
-    if _TORCH_FN:
-        return _TORCH_FN[0]
     import torch  # only on the torch backend
 
     def to_2d(t, channel_major):
@@ -146,5 +144,4 @@ def _torch_softmax_mix():
                 grad_logits = from_2d(d.sub_(sd).mul_(s), ctx.shape, cm)
             return grad_logits, grad_mix, grad_bias, None
 
-    _TORCH_FN.append(SoftmaxMix.apply)
     return SoftmaxMix.apply
