@@ -249,7 +249,8 @@ def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     """`kernels.softmax_mix(l, A) = softmax(l) @ A`, and so are its gradients for `l` and `A`.
 
     On torch this runs the hand-written autograd Function (channel-major for
-    K < 16, row-major otherwise); elsewhere the generic `keras.ops` path.
+    K < 16, row-major otherwise); on TensorFlow, for K < 16, the channel-major
+    form with its `tf.custom_gradient`; elsewhere the generic `keras.ops` path.
     """
     from keras_hopfield.backend import kernels, value_and_grad
 
@@ -280,6 +281,22 @@ def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     _, g_bias = value_and_grad(lambda v: ops.sum(kernels.softmax_mix(lt, m, v) * w), bias)
     np.testing.assert_allclose(ops.convert_to_numpy(g_logits_b).reshape(-1, k), ref_logits, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ops.convert_to_numpy(g_bias), gw.sum(0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [9, 32])
+def test_softmax_mix_stays_finite_for_huge_logits(k):
+    """Logits of ±1e4 (a large β) give the mix row of the winning channel, with finite gradients."""
+    from keras_hopfield.backend import kernels, value_and_grad
+
+    logits = np.full((2, 3, k), -1e4, dtype="float32")
+    winners = np.arange(6).reshape(2, 3) % k
+    np.put_along_axis(logits, winners[..., None], 1e4, axis=-1)
+    mix = np.arange(k * k, dtype="float32").reshape(k, k) / k
+    out = ops.convert_to_numpy(kernels.softmax_mix(ops.convert_to_tensor(logits), ops.convert_to_tensor(mix)))
+    np.testing.assert_allclose(out, mix[winners], rtol=1e-6)
+    m = ops.convert_to_tensor(mix)
+    _, grad = value_and_grad(lambda z: ops.sum(kernels.softmax_mix(z, m)), logits)
+    assert np.all(np.isfinite(ops.convert_to_numpy(grad)))
 
 
 def test_fixed_loop_unrolled_equals_loop_and_gradient():

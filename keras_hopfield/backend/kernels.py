@@ -22,8 +22,10 @@ one `torch.autograd.Function`: on a channel-major `(K, N)` copy of the logits
 for `K` < 16 (softmax over axis 0, `Aᵀ S`), row-major otherwise, with a
 hand-written backward `∂l = S ⊙ (A g − Σ_k S ⊙ A g)`, `∂A = S gᵀ`, `∂b = Σ g`
 that reuses its own buffers (the softmax runs in place on the channel-major
-copy). benchmarks/convhnn_speed.py measures the layer
-against `Conv2D`.
+copy). On TensorFlow, for `K` < 16, the update is written out on the
+channel-major transpose with a `tf.custom_gradient` (the fused softmax over
+a short innermost axis is the slow part in graph mode).
+benchmarks/convhnn_speed.py measures the layer against `Conv2D`.
 """
 
 import functools
@@ -86,8 +88,55 @@ def softmax_mix(logits, mix, bias=None):
         and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
     ):
         return _torch_softmax_mix()(logits, mix, bias, logits.shape[-1] < _TORCH_SHORT_SOFTMAX)
+    if (
+        keras.backend.backend() == "tensorflow"
+        and len(logits.shape) >= 2
+        and len(mix.shape) == 2
+        and logits.shape[-1] is not None
+        and logits.shape[-1] < _TF_SHORT_SOFTMAX
+    ):
+        return _tf_softmax_mix()(logits, mix, bias)
     out = ops.matmul(softmax(logits, axis=-1), mix)
     return out if bias is None else out + bias
+
+
+# Below this many logits TensorFlow's fused softmax (a reduction over a short
+# innermost axis) is slower than the same softmax written out channel-major.
+_TF_SHORT_SOFTMAX = 16
+
+
+@functools.cache
+def _tf_softmax_mix():
+    """The channel-major `softmax_mix` with a hand-written gradient on TensorFlow (built once, lazily)."""
+    import tensorflow as tf  # only on the TensorFlow backend
+
+    # On a `(K, N)` copy the max, exp and sum over the K logits are
+    # reductions over the outer axis (vectorised over N), and `Aᵀ S` is one
+    # `(K, K) @ (K, N)` product; `tf.nn.softmax` over a short innermost axis
+    # and the broadcast `(..., K) @ (K, K)` batch matmul are several times
+    # slower in graph mode (XLA fuses either form). The gradient reuses the
+    # saved softmax instead of autodiff's chain through max/exp/sum.
+    def forward(logits, mix, bias):
+        shape, k = tf.shape(logits), logits.shape[-1]
+        flat = tf.transpose(tf.reshape(logits, (-1, k)))
+        e = tf.exp(flat - tf.reduce_max(flat, axis=0, keepdims=True))
+        s = e / tf.reduce_sum(e, axis=0, keepdims=True)
+        y = tf.matmul(mix, s, transpose_a=True)
+        if bias is not None:
+            y = y + bias[:, None]
+
+        def backward(grad):
+            g = tf.transpose(tf.reshape(grad, (-1, k)))
+            d = tf.matmul(mix, g)
+            grad_logits = s * (d - tf.reduce_sum(s * d, axis=0, keepdims=True))
+            grads = [tf.reshape(tf.transpose(grad_logits), shape), tf.matmul(s, g, transpose_b=True)]
+            return grads + ([] if bias is None else [tf.reduce_sum(g, axis=1)])
+
+        return tf.reshape(tf.transpose(y), shape), backward
+
+    with_bias = tf.custom_gradient(lambda logits, mix, bias: forward(logits, mix, bias))
+    without_bias = tf.custom_gradient(lambda logits, mix: forward(logits, mix, None))
+    return lambda logits, mix, bias: without_bias(logits, mix) if bias is None else with_bias(logits, mix, bias)
 
 
 @functools.cache
