@@ -29,7 +29,9 @@ from keras_hopfield.layers.deep import (
     _check_int,
     _core_dtype,
     _iterate_logits,
+    _set_weight_options,
     _standardize_data_format,
+    _weight_options_config,
 )
 
 __all__ = ["ConvHNN1D", "ConvHNN2D"]
@@ -100,16 +102,7 @@ class _BaseConvHNN(keras.layers.Layer):
             raise ValueError(f"`beta` must be a positive finite float or None. Received: beta={beta!r}")
         self._beta_init = None if beta is None else float(beta)
         self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.trainable_beta = bool(trainable_beta)
-        self.trainable_patterns = bool(trainable_patterns)
-        self.trainable_bias = bool(trainable_bias)
-        self.patterns_initializer = keras.initializers.get(patterns_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.patterns_regularizer = keras.regularizers.get(patterns_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.patterns_constraint = keras.constraints.get(patterns_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        _set_weight_options(self, locals())
 
     # ------------------------------------------------------------------ shapes
     def _spatial_channels(self, shape):
@@ -382,16 +375,7 @@ class _BaseConvHNN(keras.layers.Layer):
                 "iterations": self.iterations,
                 "beta": self._beta_init,
                 "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "trainable_beta": self.trainable_beta,
-                "trainable_patterns": self.trainable_patterns,
-                "trainable_bias": self.trainable_bias,
-                "patterns_initializer": keras.initializers.serialize(self.patterns_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "patterns_regularizer": keras.regularizers.serialize(self.patterns_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "patterns_constraint": keras.constraints.serialize(self.patterns_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **_weight_options_config(self),
             }
         )
         return config

@@ -91,6 +91,35 @@ def _core_dtype(compute_dtype):
 _UNROLL_MAX = 4
 
 
+# The trainability, initialiser, regulariser and constraint options that
+# DeepHNN and the Hopfield convolutions share (a pattern tensor, a log-β and
+# an optional bias), set from `__init__` and serialised by `get_config`.
+_WEIGHT_OPTIONS = ("use_bias", "trainable_beta", "trainable_patterns", "trainable_bias")
+_WEIGHT_OBJECTS = {
+    "initializer": keras.initializers,
+    "regularizer": keras.regularizers,
+    "constraint": keras.constraints,
+}
+
+
+def _set_weight_options(layer, options):
+    """Sets the `_WEIGHT_OPTIONS` flags and the `patterns_*`/`bias_*` objects from `options` (keyword → value)."""
+    for name in _WEIGHT_OPTIONS:
+        setattr(layer, name, bool(options[name]))
+    for kind, module in _WEIGHT_OBJECTS.items():
+        for weight in ("patterns", "bias"):
+            setattr(layer, f"{weight}_{kind}", module.get(options[f"{weight}_{kind}"]))
+
+
+def _weight_options_config(layer):
+    """The `get_config` entries of `_set_weight_options`."""
+    config = {name: getattr(layer, name) for name in _WEIGHT_OPTIONS}
+    for kind, module in _WEIGHT_OBJECTS.items():
+        for weight in ("patterns", "bias"):
+            config[f"{weight}_{kind}"] = module.serialize(getattr(layer, f"{weight}_{kind}"))
+    return config
+
+
 def _iterate_logits(logits, gram, iterations):
     """`iterations` Hopfield updates in logit space: `l ← softmax(l) A`.
 
@@ -319,16 +348,7 @@ class DeepHNN(_ChannelHopfield):
         self.iterations = _check_int("iterations", iterations, 0)
         self._beta_init = _check_per_channel("beta", beta, self.channels)
         self.data_format = _standardize_data_format(data_format)
-        self.use_bias = bool(use_bias)
-        self.trainable_beta = bool(trainable_beta)
-        self.trainable_patterns = bool(trainable_patterns)
-        self.trainable_bias = bool(trainable_bias)
-        self.patterns_initializer = keras.initializers.get(patterns_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.patterns_regularizer = keras.regularizers.get(patterns_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.patterns_constraint = keras.constraints.get(patterns_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        _set_weight_options(self, locals())
 
     def build(self, input_shape):
         _, c, n = self._parse_shape(input_shape)
@@ -423,16 +443,7 @@ class DeepHNN(_ChannelHopfield):
                 "iterations": self.iterations,
                 "beta": self._beta_init,
                 "data_format": self.data_format,
-                "use_bias": self.use_bias,
-                "trainable_beta": self.trainable_beta,
-                "trainable_patterns": self.trainable_patterns,
-                "trainable_bias": self.trainable_bias,
-                "patterns_initializer": keras.initializers.serialize(self.patterns_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "patterns_regularizer": keras.regularizers.serialize(self.patterns_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "patterns_constraint": keras.constraints.serialize(self.patterns_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **_weight_options_config(self),
             }
         )
         return config
