@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+from _common import command_line, output_dirs
 
 
 def bar_images():
@@ -97,14 +97,8 @@ def main(argv=None):
     from keras_hopfield.models import CBAN
     from keras_hopfield.optimizers import RenormalizedSGD
 
-    out_dir = Path(args.out or REPO / "docs" / "results")
-    figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/cban_bars.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
-    print("command:", command.strip(), flush=True)
+    out_dir, figures = output_dirs(args)
+    command = command_line("cban_bars.py", argv)
 
     keras.utils.set_random_seed(args.seed)
     images = bar_images()
@@ -155,7 +149,7 @@ def main(argv=None):
     evidence, masks, targets = make_batch(images, test_rng, args.test)
     completions, steps, correct = evaluate(evidence, masks, targets)
     result = {
-        "command": command.strip(),
+        "command": command,
         "backend": keras.backend.backend(),
         "quick": args.quick,
         "hidden": args.hidden,

@@ -63,14 +63,15 @@ import argparse
 import json
 import math
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+from _common import command_line, output_dirs
+
 MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
 DEFAULT_MODELS = MODELS[:4]
 LABELS = {
@@ -439,15 +440,8 @@ def main(argv=None):
     else:
         args.budgets = sorted({args.max_train_steps, 2 * args.max_train_steps, args.max_steps})
 
-    import keras
-
-    out_dir = Path(args.out or REPO / "docs" / "results")
-    figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    command = (f"KERAS_BACKEND={keras.backend.backend()} python examples/cban_completion.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))).strip()
-    print("command:", command, flush=True)
+    out_dir, figures = output_dirs(args)
+    command = command_line("cban_completion.py", argv)
 
     names = ["omniglot", "cifar10"] if args.dataset == "both" else [args.dataset]
     results = {}

@@ -34,14 +34,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+from _common import command_line, output_dirs
+
 SCALE = 0.999
 N_PIX, N_LABEL = 784, 28
 
@@ -128,13 +129,8 @@ def main(argv=None):
     from keras_hopfield.models import CBAN
     from keras_hopfield.optimizers import RenormalizedSGD
 
-    out_dir = Path(args.out or REPO / "docs" / "results")
-    figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    command = (f"KERAS_BACKEND={keras.backend.backend()} python examples/cban_mnist.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))).strip()
-    print("command:", command, flush=True)
+    out_dir, figures = output_dirs(args)
+    command = command_line("cban_mnist.py", argv)
     t0 = time.time()
 
     keras.utils.set_random_seed(args.seed)

@@ -48,14 +48,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+from _common import command_line, output_dirs
+
 BORDER = 2
 
 
@@ -215,13 +216,8 @@ def main(argv=None):
     from keras_hopfield.layers import CBANBlock
     from keras_hopfield.models import CBAN
 
-    out_dir = Path(args.out or REPO / "docs" / "results")
-    figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    command = (f"KERAS_BACKEND={keras.backend.backend()} python examples/cban_superres.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))).strip()
-    print("command:", command, flush=True)
+    out_dir, figures = output_dirs(args)
+    command = command_line("cban_superres.py", argv)
     t0 = time.time()
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
+from _common import command_line
 from keras import layers, ops  # noqa: E402
 
 from keras_hopfield import corruptions, datasets, metrics, plotting  # noqa: E402
@@ -190,16 +190,12 @@ def main(argv=None):
     out_dir = Path(args.out or REPO / "outputs" / "convhnn_denoise")
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    argv_used = sys.argv[1:] if argv is None else list(argv)
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/convhnn_denoise.py " + " ".join(
-        shlex.quote(a) for a in argv_used
-    )
-    print("command:", command.strip(), flush=True)
+    command = command_line("convhnn_denoise.py", argv)
     t0 = time.time()
     data = load_data(args)
     xte = data[2][0]
     xte_noisy = noisy(xte, 1, args)
-    result = {"command": command.strip(), "backend": keras.backend.backend(), "quick": args.quick,
+    result = {"command": command, "backend": keras.backend.backend(), "quick": args.quick,
               "variance": args.variance, "clip": args.clip, "epochs": args.epochs, "lr": args.lr,
               "batch_size": args.batch_size, "n_train": len(data[0][0]), "n_val": len(data[1][0]),
               "n_test": len(xte)}
@@ -210,7 +206,7 @@ def main(argv=None):
     if args.from_saved:
         previous = json.loads((out_dir / "convhnn_denoise.json").read_text())
         result.update({k: previous[k] for k in ("command", "epochs", "lr", "batch_size") if k in previous})
-        result["figures_regenerated_by"] = command.strip()
+        result["figures_regenerated_by"] = command
     for name in args.models:
         saved = out_dir / f"{name}_denoiser.keras"
         if args.from_saved:

@@ -71,7 +71,6 @@ import argparse
 import json
 import math
 import os
-import shlex
 import sys
 import time
 import warnings
@@ -82,6 +81,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from _common import command_line, output_dirs
 
 MODELS = ("crhn", "mhn", "ablation", "pcn")
 LABELS = {"crhn": "CRHN", "mhn": "MHN", "ablation": "CRHN w/o RHN", "pcn": "PCN", "input": "input"}
@@ -250,15 +251,9 @@ def main(argv=None):
     from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
     from keras_hopfield.models.crhn import CRHN
 
-    out_dir = Path(args.out or REPO / "docs" / "results")
-    fig_dir = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, fig_dir = output_dirs(args)
     suffix = "" if args.dataset == "tiny_imagenet" else f"_{args.dataset}"  # file names: crhn_robustness<suffix>.json
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/crhn_robustness.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
-    print("command:", command.strip(), flush=True)
+    command = command_line("crhn_robustness.py", argv)
     start = time.time()
     timings = {}
 
@@ -396,7 +391,9 @@ def main(argv=None):
                     outputs[("mhn", size) + key] = mhn_retrieve(inputs[key], memory_images, betas[size])
                 t_mhn += time.time() - t
             if "pcn" in args.models:
-                from keras_hopfield.models.predictive_coding import PredictiveCodingMemory
+                from keras_hopfield.models.predictive_coding import (
+                    PredictiveCodingMemory,
+                )
 
                 t = time.time()
                 pcn = PredictiveCodingMemory(
@@ -508,7 +505,7 @@ def main(argv=None):
 
     # ------------------------------------------------ report
     result = {
-        "command": command.strip(), "backend": keras.backend.backend(), "quick": args.quick,
+        "command": command, "backend": keras.backend.backend(), "quick": args.quick,
         "dataset": args.dataset, "image_shape": [h, w, c],
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "figures", "data_dir", "quick")},
         "seeds_per_size": {str(s): seeds_for(s) for s in sizes},

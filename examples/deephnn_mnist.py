@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+from _common import command_line
+
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
@@ -345,18 +347,14 @@ def main(argv=None):
     out_dir = Path(args.out or REPO / "outputs" / "deephnn_mnist")
     out_dir.mkdir(parents=True, exist_ok=True)
     args.figures = args.figures or str(out_dir if args.quick else REPO / "docs" / "figures")
-    argv_used = sys.argv[1:] if argv is None else list(argv)
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/deephnn_mnist.py " + " ".join(
-        shlex.quote(a) for a in argv_used
-    )
-    print("command:", command.strip(), flush=True)
+    command = command_line("deephnn_mnist.py", argv)
 
     def log(msg):
         print(msg, flush=True)
 
     t0 = time.time()
     data = load_data(args)
-    result = {"command": command.strip(), "backend": keras.backend.backend(), "quick": args.quick,
+    result = {"command": command, "backend": keras.backend.backend(), "quick": args.quick,
               "n_train": len(data[0][0]), "n_val": len(data[1][0]), "n_test": len(data[2][0])}
     if args.experiment in ("handmade", "all"):
         result["handmade"] = experiment_handmade(args, data, digit_patterns(), log)

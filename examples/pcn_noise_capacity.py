@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -53,6 +52,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
+from _common import command_line
 from keras import ops  # noqa: E402
 
 from keras_hopfield import corruptions, datasets, functional, plotting  # noqa: E402
@@ -230,10 +230,7 @@ def main(argv=None):
         results_dir = figures_dir = REPO / "outputs" / "pcn_noise_capacity_quick"
     else:
         results_dir, figures_dir = REPO / "docs" / "results", REPO / "docs" / "figures"
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/pcn_noise_capacity.py " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
-    )
-    print("command:", command.strip(), flush=True)
+    command = command_line("pcn_noise_capacity.py", argv)
     start = time.time()
     x_all = load_images(args, max(args.memories))
     print(f"images {x_all.shape} (Tiny ImageNet train subset, {args.pool}×{args.pool} average-pooled)", flush=True)
@@ -286,7 +283,7 @@ def main(argv=None):
         "iterations": plot_iterations(*models["iterations"], args, figures_dir / "pcn_iterations.png"),
     }
     result = {
-        "command": command.strip(), "backend": keras.backend.backend(), "quick": args.quick,
+        "command": command, "backend": keras.backend.backend(), "quick": args.quick,
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "quick")},
         "threshold": THRESHOLD, "betas": list(BETAS),
         "hopfield_beta": rows[0]["hopfield_beta"],

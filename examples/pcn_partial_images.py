@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -50,6 +49,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
+from _common import command_line
 from keras import ops  # noqa: E402
 
 from keras_hopfield import corruptions, datasets, plotting  # noqa: E402
@@ -112,10 +112,7 @@ def main(argv=None):
         results_dir = figures_dir = REPO / "outputs" / "pcn_partial_images_quick"
     else:
         results_dir, figures_dir = REPO / "docs" / "results", REPO / "docs" / "figures"
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/pcn_partial_images.py " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
-    )
-    print("command:", command.strip(), flush=True)
+    command = command_line("pcn_partial_images.py", argv)
     start = time.time()
     x, _ = datasets.load("cifar10", "train", data_dir=args.data_dir, limit=args.memories)
     k = args.pool
@@ -172,7 +169,7 @@ def main(argv=None):
                   flush=True)
     figure = plot(rows, shown, x, args, figures_dir / f"{args.name}.png")
     result = {
-        "command": command.strip(), "backend": keras.backend.backend(), "quick": args.quick,
+        "command": command, "backend": keras.backend.backend(), "quick": args.quick,
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "data_dir", "quick")},
         "threshold": THRESHOLD, "image_shape": list(x.shape[1:]), "rows": rows, "figure": figure,
         "seconds": time.time() - start,

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+
+from _common import command_line
+
 for p in (REPO, REPO / "examples"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
@@ -157,11 +159,7 @@ def main(argv=None):
     out_dir = Path(args.out or REPO / "outputs" / "vhnn_switching")
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
-    argv_used = sys.argv[1:] if argv is None else list(argv)
-    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/vhnn_switching.py " + " ".join(
-        shlex.quote(a) for a in argv_used
-    )
-    print("command:", command.strip(), flush=True)
+    command = command_line("vhnn_switching.py", argv)
     t0 = time.time()
     patterns = digit_patterns().reshape(30, -1)
     b = bounds(patterns)
@@ -180,7 +178,7 @@ def main(argv=None):
           f"{b['beta_prop_3_4_from_paper_numbers']:.4f} (the paper prints {PAPER_BOUND})")
     rng = np.random.default_rng(args.seed)
     x0 = rng.uniform(-1.0, 1.0, size=(args.starts, patterns.shape[1])).astype("float32")
-    result = {"command": command.strip(), "backend": keras.backend.backend(), "quick": args.quick,
+    result = {"command": command, "backend": keras.backend.backend(), "quick": args.quick,
               "steps": args.steps, "burn_in": args.burn_in, "starts": args.starts, "noise": args.noise,
               "bounds": b, "runs": {}}
     betas = sorted(set(args.betas) | {round(b["beta_prop_3_4"], 4)})

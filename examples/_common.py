@@ -1,0 +1,41 @@
+"""Helpers shared by the example scripts.
+
+The examples run as `python examples/<name>.py`, so this folder is on
+`sys.path` and they import it as `_common`.
+"""
+
+import shlex
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def command_line(script, argv=None):
+    """Prints and returns the command that reproduces this run (it goes into the result JSON).
+
+    Args:
+        script: File name of the example, e.g. `"cban_mnist.py"`.
+        argv: The arguments `main` was called with; `None` means `sys.argv[1:]`.
+    """
+    import keras  # after the script has set up its backend
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = f"KERAS_BACKEND={keras.backend.backend()} python examples/{script} " + " ".join(
+        shlex.quote(a) for a in args
+    )
+    command = command.strip()
+    print("command:", command, flush=True)
+    return command
+
+
+def output_dirs(args):
+    """The JSON and figure folders of a run, created: `--out` / `--figures`, else docs/results and docs/figures.
+
+    A `--quick` run without `--figures` puts its figures next to its JSON.
+    """
+    out_dir = Path(args.out or REPO / "docs" / "results")
+    figures = Path(args.figures or (out_dir if args.quick else REPO / "docs" / "figures"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    return out_dir, figures
