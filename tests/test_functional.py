@@ -299,6 +299,16 @@ def test_softmax_mix_stays_finite_for_huge_logits(k):
     assert np.all(np.isfinite(ops.convert_to_numpy(grad)))
 
 
+def test_softmax_mix_with_mixed_dtypes_takes_the_generic_path():
+    """float16 logits with a float32 mix are promoted as `keras.ops.matmul` does (no fused-kernel dtype error)."""
+    from keras_hopfield.backend import kernels
+
+    logits = np.linspace(-2, 2, 2 * 9, dtype="float32").reshape(2, 9)
+    mix = np.eye(9, dtype="float32")
+    got = kernels.softmax_mix(ops.convert_to_tensor(logits, "float16"), ops.convert_to_tensor(mix))
+    np.testing.assert_allclose(ops.convert_to_numpy(ops.cast(got, "float32")), _np_softmax(logits), atol=2e-3)
+
+
 def test_fixed_loop_unrolled_equals_loop_and_gradient():
     from keras_hopfield.backend.loops import fixed_loop
 

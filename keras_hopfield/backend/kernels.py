@@ -94,6 +94,8 @@ def softmax_mix(logits, mix, bias=None):
         and len(mix.shape) == 2
         and logits.shape[-1] is not None
         and logits.shape[-1] < _TF_SHORT_SOFTMAX
+        and logits.dtype == mix.dtype
+        and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
     ):
         return _tf_softmax_mix()(logits, mix, bias)
     out = ops.matmul(softmax(logits, axis=-1), mix)
