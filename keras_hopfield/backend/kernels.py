@@ -79,24 +79,17 @@ def softmax_mix(logits, mix, bias=None):
     Returns:
         `(..., K)` tensor, the same values on every backend.
     """
-    if (
-        keras.backend.backend() == "torch"
-        and len(logits.shape) >= 2
+    backend = keras.backend.backend()
+    fusable = (
+        len(logits.shape) >= 2
         and len(mix.shape) == 2
         and logits.dtype == mix.dtype
-        and logits.dtype.is_floating_point
         and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
-    ):
+    )
+    if backend == "torch" and fusable and logits.dtype.is_floating_point:
         return _torch_softmax_mix()(logits, mix, bias, logits.shape[-1] < _TORCH_SHORT_SOFTMAX)
-    if (
-        keras.backend.backend() == "tensorflow"
-        and len(logits.shape) >= 2
-        and len(mix.shape) == 2
-        and logits.shape[-1] is not None
-        and logits.shape[-1] < _TF_SHORT_SOFTMAX
-        and logits.dtype == mix.dtype
-        and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
-    ):
+    short = fusable and logits.shape[-1] is not None and logits.shape[-1] < _TF_SHORT_SOFTMAX
+    if backend == "tensorflow" and short:
         return _tf_softmax_mix()(logits, mix, bias)
     out = ops.matmul(softmax(logits, axis=-1), mix)
     return out if bias is None else out + bias
