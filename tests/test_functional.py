@@ -283,6 +283,42 @@ def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     np.testing.assert_allclose(ops.convert_to_numpy(g_bias), gw.sum(0), rtol=1e-4, atol=1e-4)
 
 
+def test_softmax_mix_chained_calls_have_independent_gradients(rng):
+    """Nested and differently sized calls in one backward pass (on torch they share scratch buffers).
+
+    The gradients equal those of the plain `softmax @ mix` composition, and a
+    gradient already returned is not changed by a later backward pass.
+    """
+    from keras_hopfield.backend import kernels, value_and_grad
+
+    logits = rng.normal(scale=2.0, size=(2, 5, 4, 9)).astype("float32")
+    m1, m2 = (ops.convert_to_tensor(rng.normal(size=(9, 9)).astype("float32")) for _ in range(2))
+    w = ops.convert_to_tensor(rng.normal(size=(2, 5, 4, 9)).astype("float32"))
+
+    def loss(mix_fn, weights):
+        def f(z):
+            outer = mix_fn(mix_fn(z, m1), m2)
+            small = mix_fn(z[:1, :2], m2)  # a smaller call in the same backward pass
+            return ops.sum(outer * weights) + ops.sum(small * weights[:1, :2])
+
+        return f
+
+    def plain(z, mix):
+        return ops.matmul(ops.softmax(z, axis=-1), mix)
+
+    _, got = value_and_grad(loss(kernels.softmax_mix, w), logits)
+    _, ref = value_and_grad(loss(plain, w), logits)
+    np.testing.assert_allclose(ops.convert_to_numpy(got), ops.convert_to_numpy(ref), rtol=1e-4, atol=1e-5)
+
+    def single(weights):
+        return lambda z: ops.sum(kernels.softmax_mix(z, m1) * weights)
+
+    _, got = value_and_grad(single(w), logits)
+    first = np.array(ops.convert_to_numpy(got))  # a copy, not a view
+    value_and_grad(single(-2.0 * w), logits)
+    np.testing.assert_array_equal(ops.convert_to_numpy(got), first)
+
+
 @pytest.mark.parametrize("k", [9, 32])
 def test_softmax_mix_stays_finite_for_huge_logits(k):
     """Logits of ±1e4 (a large β) give the mix row of the winning channel, with finite gradients."""

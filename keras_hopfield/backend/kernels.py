@@ -22,13 +22,17 @@ one `torch.autograd.Function`: on a channel-major `(K, N)` copy of the logits
 for `K` < 16 (softmax over axis 0, `Aᵀ S`), row-major otherwise, with a
 hand-written backward `∂l = S ⊙ (A g − Σ_k S ⊙ A g)`, `∂A = S gᵀ`, `∂b = Σ g`
 that reuses its own buffers (the softmax runs in place on the channel-major
-copy). On TensorFlow, for `K` < 16, the update is written out on the
-channel-major transpose with a `tf.custom_gradient` (the fused softmax over
-a short innermost axis is the slow part in graph mode).
+copy; on CPU the channel-major backward works in two per-thread scratch
+buffers kept between calls, since fresh buffers cost page faults, and
+returns the logits' gradient channels-last). On TensorFlow, for `K` < 16,
+the update is written out on the channel-major transpose with a
+`tf.custom_gradient` (the fused softmax over a short innermost axis is the
+slow part in graph mode).
 benchmarks/convhnn_speed.py measures the layer against `Conv2D`.
 """
 
 import functools
+import threading
 
 import keras
 from keras import ops
@@ -47,6 +51,9 @@ def prefers_fused_attention():
 
 # PyTorch's vectorised last-axis softmax needs at least this many entries.
 _TORCH_SHORT_SOFTMAX = 16
+# The torch `softmax_mix` backward keeps (per thread) two CPU scratch buffers
+# of at most this size each between calls; bigger logits use fresh buffers.
+_TORCH_SCRATCH_BYTES = 32 * 2**20
 
 
 def softmax(z, axis=-1):
@@ -149,8 +156,24 @@ def _torch_softmax_mix():
     # Works on a 2-D view: `(K, N)` channel-major for short K (softmax over
     # axis 0, `Aᵀ S`), else `(N, K)`. Fresh CPU buffers of this size cost page
     # faults in eager PyTorch, so the backward reuses its own buffers in place
-    # instead of allocating autograd's temporaries. The bias, if any, is fused
+    # instead of allocating autograd's temporaries, and on the channel-major
+    # path it works in two per-thread scratch buffers that outlive the call
+    # (`scratch`) and returns the logits' gradient already in their layout
+    # (else the convolution's backward copies it). The bias, if any, is fused
     # into the product (`addmm`).
+    local = threading.local()
+
+    def scratch(slot, like):
+        """A `like`-shaped buffer kept per thread and slot between calls, or a fresh one (off CPU, or too big)."""
+        nbytes = like.numel() * like.element_size()
+        if like.device.type != "cpu" or nbytes > _TORCH_SCRATCH_BYTES:
+            return torch.empty_like(like)
+        bufs = local.__dict__.setdefault("bufs", {})
+        buf = bufs.get(slot)
+        if buf is None or buf.numel() < like.numel() or buf.dtype != like.dtype:
+            buf = bufs[slot] = torch.empty(like.numel(), dtype=like.dtype)
+        return buf[: like.numel()].view(like.shape)
+
     class SoftmaxMix(torch.autograd.Function):
         @staticmethod
         def forward(ctx, logits, mix, bias, channel_major):
@@ -174,18 +197,24 @@ def _torch_softmax_mix():
         def backward(ctx, grad):
             s, mix = ctx.saved_tensors
             cm = ctx.channel_major
-            g = to_2d(grad, cm)
-            if not g.is_contiguous() or g.data_ptr() == grad.data_ptr():
-                g = g.clone()  # g is overwritten below
+            if cm:  # g is overwritten below
+                g = scratch(0, s)
+                g.view(ctx.shape[-1], *ctx.shape[:-1]).copy_(grad.movedim(-1, 0))
+            else:
+                g = to_2d(grad, cm)
+                if not g.is_contiguous() or g.data_ptr() == grad.data_ptr():
+                    g = g.clone()
             grad_mix = grad_bias = grad_logits = None
             if ctx.needs_input_grad[1]:
                 grad_mix = torch.mm(s, g.t()) if cm else torch.mm(s.t(), g)
             if ctx.needs_input_grad[2]:
                 grad_bias = g.sum(1 if cm else 0)
             if ctx.needs_input_grad[0]:
-                d = torch.mm(mix, g) if cm else torch.mm(g, mix.t())
+                d = torch.mm(mix, g, out=scratch(1, s)) if cm else torch.mm(g, mix.t())
                 sd = torch.mul(s, d, out=g).sum(0 if cm else 1, keepdim=True)
                 grad_logits = from_2d(d.sub_(sd).mul_(s), ctx.shape, cm)
+                if cm:  # out of the scratch buffer, into the logits' own layout
+                    grad_logits = torch.empty(ctx.shape, dtype=s.dtype, device=s.device).copy_(grad_logits)
             return grad_logits, grad_mix, grad_bias, None
 
     return SoftmaxMix.apply
