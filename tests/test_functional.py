@@ -244,13 +244,18 @@ def test_kernel_softmax_equals_reference_for_short_and_long_axes(rng, shape):
     np.testing.assert_allclose(got0, _np_softmax(z, axis=0), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 4, 9), (7, 3), (2, 3, 4, 32), (2, 3, 1, 1)])
+@pytest.mark.parametrize(
+    "shape", [(2, 5, 4, 9), (7, 3), (2, 3, 4, 32), (2, 3, 1, 1), (3, 20, 16), (2, 2, 3, 5, 17), (4, 3, 20)]
+)
 def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     """`kernels.softmax_mix(l, A) = softmax(l) @ A`, and so are its gradients for `l` and `A`.
 
-    On torch this runs the hand-written autograd Function (channel-major for
-    K < 16, row-major otherwise); on TensorFlow, for K < 16, the channel-major
-    form with its `tf.custom_gradient`; elsewhere the generic `keras.ops` path.
+    On torch this runs a hand-written autograd Function: channel-major for
+    K < 16; for K ≥ 16 a 1×1 convolution when there are ≥ 16 positions per
+    batch item (`(3, 20, 16)`, `(2, 2, 3, 5, 17)`), row-major `mm` otherwise
+    (`(2, 3, 4, 32)`, `(4, 3, 20)`); on TensorFlow, for K < 16, the
+    channel-major form with its `tf.custom_gradient`; elsewhere the generic
+    `keras.ops` path.
     """
     from keras_hopfield.backend import kernels, value_and_grad
 
@@ -317,6 +322,32 @@ def test_softmax_mix_chained_calls_have_independent_gradients(rng):
     first = np.array(ops.convert_to_numpy(got))  # a copy, not a view
     value_and_grad(single(-2.0 * w), logits)
     np.testing.assert_array_equal(ops.convert_to_numpy(got), first)
+
+
+@pytest.mark.parametrize("k", [9, 32])
+def test_softmax_mix_takes_strided_logits_and_a_sum_loss(rng, k):
+    """A transposed (non-contiguous) logits tensor and the broadcast gradient of a `sum` loss.
+
+    On torch both reach the hand-written backward as strided tensors (the
+    1×1-convolution path for K = 32 makes them contiguous first).
+    """
+    from keras_hopfield.backend import kernels, value_and_grad
+
+    base = rng.normal(scale=2.0, size=(2, 6, 5, k)).astype("float32")
+    mix = rng.normal(size=(k, k)).astype("float32")
+    m = ops.convert_to_tensor(mix)
+    bias = ops.convert_to_tensor(rng.normal(size=(k,)).astype("float32"))
+
+    def f(z):
+        return ops.sum(kernels.softmax_mix(ops.transpose(z, (0, 2, 1, 3)), m, bias))
+
+    value, grad = value_and_grad(f, base)
+    s = _np_softmax(base.transpose(0, 2, 1, 3)).reshape(-1, k)
+    np.testing.assert_allclose(float(value), float((s @ mix).sum() + s.shape[0] * ops.convert_to_numpy(bias).sum()),
+                               rtol=1e-4)
+    ds = np.ones_like(s) @ mix.T
+    ref = (s * (ds - (s * ds).sum(-1, keepdims=True))).reshape(2, 5, 6, k).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(ops.convert_to_numpy(grad), ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("k", [9, 32])

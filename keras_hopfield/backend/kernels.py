@@ -94,12 +94,33 @@ def softmax_mix(logits, mix, bias=None):
         and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
     )
     if backend == "torch" and fusable and logits.dtype.is_floating_point:
-        return _torch_softmax_mix()(logits, mix, bias, logits.shape[-1] < _TORCH_SHORT_SOFTMAX)
+        k = logits.shape[-1]
+        if k >= _TORCH_SHORT_SOFTMAX and _torch_pointwise_conv_pays(logits):
+            return _torch_softmax_conv_mix()(logits, mix, bias)
+        return _torch_softmax_mix()(logits, mix, bias, k < _TORCH_SHORT_SOFTMAX)
     short = fusable and logits.shape[-1] is not None and logits.shape[-1] < _TF_SHORT_SOFTMAX
     if backend == "tensorflow" and short:
         return _tf_softmax_mix()(logits, mix, bias)
     out = ops.matmul(softmax(logits, axis=-1), mix)
     return out if bias is None else out + bias
+
+
+def _torch_pointwise_conv_pays(logits):
+    """Whether the torch update runs as a 1×1 convolution (CPU, float32/bfloat16, ≥ 16 positions per item)."""
+    import torch  # only on the torch backend
+
+    if logits.device.type != "cpu" or logits.dtype not in (torch.float32, torch.bfloat16) or logits.dim() < 3:
+        return False
+    positions = 1
+    for n in logits.shape[1:-1]:
+        positions *= n
+    return positions >= _TORCH_MIN_CONV_POSITIONS
+
+
+# oneDNN's 1×1 convolution splits its work over the batch and the spatial
+# positions; with fewer positions per batch item than this (e.g. the `(B, C,
+# K)` logits of a `DeepHNN` with few channels) the plain matrix product wins.
+_TORCH_MIN_CONV_POSITIONS = 16
 
 
 # Below this many logits TensorFlow's fused softmax (a reduction over a short
@@ -139,6 +160,64 @@ def _tf_softmax_mix():
     with_bias = tf.custom_gradient(lambda logits, mix, bias: forward(logits, mix, bias))
     without_bias = tf.custom_gradient(lambda logits, mix: forward(logits, mix, None))
     return lambda logits, mix, bias: without_bias(logits, mix) if bias is None else with_bias(logits, mix, bias)
+
+
+@functools.cache
+def _torch_softmax_conv_mix():
+    """`softmax(l) @ A (+ b)` on torch as a softmax and a 1×1 convolution (built once, lazily).
+
+    For `K` ≥ 16 on the CPU, oneDNN's 1×1 convolution over a channels-last
+    view of the logits runs the `(N, K) @ (K, K)` product about 2× faster
+    than MKL's `mm` (0.28 vs 0.64 ms at `(32, 30, 30, 32)`, 1 thread), and its
+    backward gives the input and weight (and bias) gradients in one call
+    (0.74 vs 1.3 ms for the two `mm`s). The softmax backward is PyTorch's own
+    fused kernel. Plain autograd through `conv2d` would take the same kernels
+    only when the incoming gradient is channels-last contiguous (a `sum()`
+    loss hands in a broadcast one, which sends oneDNN to a path ~3× slower),
+    hence the Function, which makes the gradient contiguous first.
+    """
+    import torch  # only on the torch backend
+    import torch.nn.functional as F
+
+    def as_nchw(t):
+        # `(B, ..., W, K)` contiguous → `(B, K, H', W)`, a channels-last view.
+        k = t.shape[-1]
+        width = t.shape[-2] if t.dim() > 3 else 1
+        return t.reshape(t.shape[0], -1, width, k).permute(0, 3, 1, 2)
+
+    conv_backward = torch.ops.aten.convolution_backward
+
+    class SoftmaxConvMix(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits, mix, bias):
+            k = logits.shape[-1]
+            s = torch.softmax(logits, -1)
+            weight = mix.t().reshape(k, k, 1, 1)  # out[o] = Σ_i s[i] A[i, o]
+            y = F.conv2d(as_nchw(s), weight, bias)
+            ctx.save_for_backward(s, weight)
+            ctx.has_bias = bias is not None
+            return y.permute(0, 2, 3, 1).reshape(logits.shape)
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx, grad):
+            s, weight = ctx.saved_tensors
+            k = s.shape[-1]
+            need_logits, need_mix, need_bias = ctx.needs_input_grad
+            need_bias = need_bias and ctx.has_bias
+            grad_s, grad_w, grad_bias = conv_backward(
+                as_nchw(grad.contiguous()), as_nchw(s), weight, [k] if ctx.has_bias else None,
+                [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [need_logits, need_mix, need_bias],
+            )
+            grad_logits = grad_mix = None
+            if need_logits:
+                grad_s = grad_s.permute(0, 2, 3, 1).reshape(s.shape)
+                grad_logits = torch._softmax_backward_data(grad_s, s, s.dim() - 1, s.dtype)
+            if need_mix:
+                grad_mix = grad_w.reshape(k, k).t()
+            return grad_logits, grad_mix, grad_bias if need_bias else None
+
+    return SoftmaxConvMix.apply
 
 
 @functools.cache
