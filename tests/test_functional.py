@@ -254,8 +254,8 @@ def test_softmax_mix_values_and_gradients_equal_reference(rng, shape):
     K < 16; for K ≥ 16 a 1×1 convolution when there are ≥ 16 positions per
     batch item (`(3, 20, 16)`, `(2, 2, 3, 5, 17)`), row-major `mm` otherwise
     (`(2, 3, 4, 32)`, `(4, 3, 20)`); on TensorFlow, for K < 16, the
-    channel-major form with its `tf.custom_gradient`; elsewhere the generic
-    `keras.ops` path.
+    channel-major form with its `tf.custom_gradient`; on JAX a
+    `jax.custom_vjp`; elsewhere the generic `keras.ops` path.
     """
     from keras_hopfield.backend import kernels, value_and_grad
 
