@@ -141,8 +141,10 @@ def _jax_softmax_mix():
     The same values as the generic path; the backward is the closed form
     `∂l = S ⊙ (g Aᵀ − Σ_k S ⊙ g Aᵀ)`, `∂A = Sᵀ g`, `∂b = Σ g` on the saved
     softmax, which XLA compiles to fewer passes than autodiff's chain through
-    max/exp/sum (ConvHNN2D forward+backward at 32 filters: about 0.5 ms less
-    of ~7.5 ms on 1 CPU core; benchmarks/convhnn_speed.py).
+    max/exp/sum (ConvHNN2D forward+backward at 32 filters, 1 CPU core,
+    median of 5 processes: 7.1 ms, against 11.0 ms with autodiff, whose time
+    also varied between processes from 1.3× to 1.8× Conv2D's;
+    benchmarks/convhnn_speed.py).
     """
     import jax  # only on the JAX backend
     import jax.numpy as jnp
