@@ -406,3 +406,31 @@ def test_pcn_speed_quick(tmp_path):
     assert result["backend"] == BACKEND
     for row in result["rows"]:
         assert row["ms"] > 0 and math.isfinite(row["ms"]) and row["ratio"] > 0, row
+
+
+def _partial_images_example():
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(REPO / "examples"))  # the example imports its sibling `_common`
+    spec = importlib.util.spec_from_file_location("pcn_partial_images_example", REPO / "examples" / "pcn_partial_images.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_partial_images_stop_when_stored():
+    """The example's `--stop-energy` callback: stops once every stored image's energy is below the threshold."""
+    example = _partial_images_example()
+    x = _images(4)
+    model = _small_memory()
+    model.fit_memory(x, epochs=3, verbose=0)
+    energies = example.stored_energies(model, x)
+    expected = ops.convert_to_numpy(model.energy(x, hidden=[ops.convert_to_numpy(v) for v in model.value_nodes]))
+    np.testing.assert_allclose(energies, expected, rtol=1e-5, atol=1e-6)
+    assert energies.shape == (4,) and energies.max() > 0
+    # Above every energy: stops at the first check (after `every` iterations); at zero: never stops.
+    history = model.fit_memory(x, epochs=9, verbose=0, callbacks=[example.StopWhenStored(x, 10 * energies.max() + 1, every=2)])
+    assert len(history.history["loss"]) == 2
+    history = model.fit_memory(x, epochs=5, verbose=0, callbacks=[example.StopWhenStored(x, 0.0, every=1)])
+    assert len(history.history["loss"]) == 5
