@@ -103,7 +103,7 @@ def main(argv=None):
     p.add_argument("--train", type=int, default=12000, help="training images (from the first 55 000)")
     p.add_argument("--val", type=int, default=2000, help="validation images (from the last 5000)")
     p.add_argument("--test", type=int, default=10000)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=None, help="default 6 (1 with --quick)")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--optimizer", choices=["sgd-linf", "adam"], default="sgd-linf")
     p.add_argument("--lr", type=float, default=None, help="default 0.01 (sgd-linf) / 1e-3 (adam)")
@@ -117,6 +117,8 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="JSON folder (default docs/results; required with --quick)")
     p.add_argument("--figures", default=None, help="figure folder (default docs/figures; --out with --quick)")
     args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else 6
     if args.lr_decay_every < 0:
         p.error("--lr-decay-every must be >= 0")
     if args.lr is None:
@@ -124,7 +126,7 @@ def main(argv=None):
     if args.quick:
         if args.out is None:
             p.error("--quick needs --out (quick runs never write into docs/)")
-        args.train, args.val, args.test, args.epochs = 300, 100, 200, 1
+        args.train, args.val, args.test = 300, 100, 200
         args.max_train_steps, args.max_steps = 4, 20
 
     import keras
@@ -172,6 +174,7 @@ def main(argv=None):
         comp, steps = settle_all(model, t_val, m_val)
         acc = float((classify(comp) == y_val).mean())
         rec = {"epoch": epoch + 1, **{k: round(float(v[-1]), 4) for k, v in h.history.items()},
+               "lr": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                "val_acc_perlin": acc, "val_settle_steps": round(float(steps.mean()), 2),
                "seconds": round(time.time() - start, 1)}
         history.append(rec)

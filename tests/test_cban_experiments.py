@@ -44,6 +44,13 @@ def test_mnist_example_quick(tmp_path, data_dir):
     assert Path(result["figure"]).is_file()
 
 
+def test_mnist_example_learning_rate_steps_down(tmp_path, data_dir):
+    out = _script("cban_mnist.py", tmp_path, data_dir, "--epochs", "2", "--lr-decay-every", "1")
+    result = json.loads((out / "cban_mnist_sgd-linf.json").read_text())
+    assert [h["lr"] for h in result["history"]] == pytest.approx([0.01, 0.001])
+    assert "/10 every 1 epochs" in result["optimizer"]
+
+
 def test_completion_example_quick(tmp_path, data_dir):
     # One dataset keeps the run short; the CIFAR-10 path differs only in loading and Perlin masks.
     models = "cban,cban_asym,cban_notd,ae,cban_implicit"  # the default four plus the implicit-gradient CBAN
