@@ -4,6 +4,7 @@ The examples run as `python examples/<name>.py`, so this folder is on
 `sys.path` and they import it as `_common`.
 """
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -39,3 +40,27 @@ def output_dirs(args):
     out_dir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
     return out_dir, figures
+
+
+def _nonnegative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_lr_decay_argument(parser, note=""):
+    """Adds `--lr-decay-every N` (default 0 = constant rate); negative values are an argument error."""
+    parser.add_argument("--lr-decay-every", type=_nonnegative_int, default=0,
+                        help=f"divide the learning rate by 10 every this many epochs ({note}0 = constant)")
+
+
+def apply_lr_decay(optimizer, lr, epoch, every):
+    """Sets the step schedule's rate for `epoch` (0-based): `lr / 10**(epoch // every)`; no-op when `every` is 0."""
+    if every:
+        optimizer.learning_rate.assign(lr * 0.1 ** (epoch // every))
+
+
+def lr_decay_note(every):
+    """The schedule as it is written into a result JSON's `optimizer` field ("" for a constant rate)."""
+    return f", /10 every {every} epochs" if every else ""

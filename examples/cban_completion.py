@@ -70,7 +70,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from _common import command_line, output_dirs
+from _common import add_lr_decay_argument, apply_lr_decay, command_line, lr_decay_note, output_dirs
 
 MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
 DEFAULT_MODELS = MODELS[:4]
@@ -246,8 +246,7 @@ def run_dataset(name, args, command, out_dir, figures):
         history, best, best_weights = [], -np.inf, None
         start = time.time()
         for epoch in range(args.epochs):
-            if args.lr_decay_every:  # the paper's step schedule: lr / 10 every `lr_decay_every` epochs
-                model.optimizer.learning_rate.assign(args.lr * 0.1 ** (epoch // args.lr_decay_every))
+            apply_lr_decay(model.optimizer, args.lr, epoch, args.lr_decay_every)  # the paper's step schedule
             k_train = make_masks(name, x_train, seed_base + epoch + 1)  # fresh masks every epoch
             if kind == "ae":
                 h = model.fit(np.concatenate([x_train * k_train, k_train], -1), x_train,
@@ -376,7 +375,7 @@ def run_dataset(name, args, command, out_dir, figures):
             "paper_max_steps": 100,
             "epochs": args.epochs,
             "batch_size": args.batch,
-            "optimizer": f"Adam({args.lr})" + (f", /10 every {args.lr_decay_every} epochs" if args.lr_decay_every else ""),
+            "optimizer": f"Adam({args.lr})" + lr_decay_note(args.lr_decay_every),
             "paper_optimizer": "Adam(5e-4), >100 epochs, /10 every 20 epochs",
             "paper_n_train": 15424 if name == "omniglot" else 50000,
             "model_selection": "epoch with best validation PSNR (fixed validation masks)",
@@ -410,8 +409,7 @@ def main(argv=None):
                    help="TD(1) truncation correction for CBAN/CBAN-asym (CBAN.td_horizon): default --max-steps; "
                         "0 = plain truncated sum over the unrolled iterations")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-decay-every", type=int, default=0,
-                   help="divide the learning rate by 10 every this many epochs (the paper: 20; 0 = constant)")
+    add_lr_decay_argument(p, note="the paper: 20; ")
     p.add_argument("--budgets", default=None,
                    help="test-time settle budgets to choose from on validation (default: max-train-steps, 2x, max-steps)")
     p.add_argument("--cycle-examples", type=int, default=100)

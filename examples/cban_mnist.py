@@ -42,7 +42,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from _common import command_line, output_dirs
+from _common import add_lr_decay_argument, apply_lr_decay, command_line, lr_decay_note, output_dirs
 
 SCALE = 0.999
 N_PIX, N_LABEL = 784, 28
@@ -107,8 +107,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--optimizer", choices=["sgd-linf", "adam"], default="sgd-linf")
     p.add_argument("--lr", type=float, default=None, help="default 0.01 (sgd-linf) / 1e-3 (adam)")
-    p.add_argument("--lr-decay-every", type=int, default=0,
-                   help="divide the learning rate by 10 every this many epochs (0: constant)")
+    add_lr_decay_argument(p)
     p.add_argument("--max-train-steps", type=int, default=15)
     p.add_argument("--max-steps", type=int, default=100)
     p.add_argument("--data-dir", default=os.environ.get("KERAS_HOPFIELD_DATA"))
@@ -119,8 +118,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = 1 if args.quick else 6
-    if args.lr_decay_every < 0:
-        p.error("--lr-decay-every must be >= 0")
     if args.lr is None:
         args.lr = 0.01 if args.optimizer == "sgd-linf" else 1e-3
     if args.quick:
@@ -167,8 +164,7 @@ def main(argv=None):
     history, best, best_weights, best_epoch = [], -1.0, None, 0
     start = time.time()
     for epoch in range(args.epochs):
-        if args.lr_decay_every:  # step schedule, like App. D.1's "0.01, dropped to .001"
-            model.optimizer.learning_rate.assign(args.lr * 0.1 ** (epoch // args.lr_decay_every))
+        apply_lr_decay(model.optimizer, args.lr, epoch, args.lr_decay_every)  # like App. D.1's 0.01 -> .001
         m_tr = clamp_mask(perlin_known(x_tr, 1000 * args.seed + epoch + 1))  # fresh masks every epoch
         h = model.fit((t_tr * m_tr, m_tr), t_tr, batch_size=args.batch, epochs=1, verbose=0, shuffle=True)
         comp, steps = settle_all(model, t_val, m_val)
@@ -215,7 +211,7 @@ def main(argv=None):
         "quick": args.quick,
         "architecture": "FBAN 812 (784 pixels + 28 label units) -> 200 -> 50, tanh, L_dE+, TD(1)",
         "optimizer": f"{'RenormalizedSGD(norm=linf)' if args.optimizer == 'sgd-linf' else 'Adam'}(lr={args.lr})"
-        + (f", /10 every {args.lr_decay_every} epochs" if args.lr_decay_every else ""),
+        + lr_decay_note(args.lr_decay_every),
         "scaling": {
             "n_train": len(x_tr), "paper_n_train": 60000,
             "n_val": len(x_val), "n_test": len(x_te),

@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -49,6 +51,16 @@ def test_mnist_example_learning_rate_steps_down(tmp_path, data_dir):
     result = json.loads((out / "cban_mnist_sgd-linf.json").read_text())
     assert [h["lr"] for h in result["history"]] == pytest.approx([0.01, 0.001])
     assert "/10 every 1 epochs" in result["optimizer"]
+
+
+@pytest.mark.parametrize("script", ["cban_mnist.py", "cban_completion.py"])
+def test_negative_lr_decay_is_an_argument_error(tmp_path, script):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / script), "--quick", "--out", str(tmp_path), "--lr-decay-every", "-1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "argument --lr-decay-every: must be >= 0, got -1" in proc.stderr
 
 
 def test_completion_example_quick(tmp_path, data_dir):
