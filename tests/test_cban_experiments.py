@@ -63,6 +63,25 @@ def test_negative_lr_decay_is_an_argument_error(tmp_path, script):
     assert "argument --lr-decay-every: must be >= 0, got -1" in proc.stderr
 
 
+def test_completion_example_kernel_std(tmp_path, data_dir):
+    out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot", "--models", "cban",
+                  "--kernel-std", "1e-4")
+    result = json.loads((out / "cban_completion_omniglot.json").read_text())
+    assert result["scaling"]["kernel_init_std"] == pytest.approx(1e-4)
+    assert "--kernel-std 1e-4" in result["command"]
+    assert _finite(result["models"]["cban"]["psnr_mean"], 0.0, 100.0)
+
+
+def test_nonpositive_kernel_std_is_an_argument_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "cban_completion.py"), "--quick", "--out", str(tmp_path),
+         "--kernel-std", "0"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--kernel-std must be > 0, got 0.0" in proc.stderr
+
+
 def test_completion_example_quick(tmp_path, data_dir):
     # One dataset keeps the run short; the CIFAR-10 path differs only in loading and Perlin masks.
     models = "cban,cban_asym,cban_notd,ae,cban_implicit"  # the default four plus the implicit-gradient CBAN
