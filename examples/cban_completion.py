@@ -136,10 +136,10 @@ def to_image(s):
 
 # -- models ---------------------------------------------------------------------
 def build_cban(kind, shape, args):
+    import keras
+
     from keras_hopfield.layers import CBANBlock
     from keras_hopfield.models import CBAN
-
-    import keras
 
     tied = kind != "cban_asym"
     # None keeps CBANBlock's default (Gaussian, std 0.01, App. D.4); the paper's CIFAR-10 uses 1e-4 (App. D.3).

@@ -1,10 +1,25 @@
-"""Runs an example or benchmark script as a subprocess on the current Keras backend (smoke tests)."""
+"""Runs an example or benchmark script as a subprocess on the current Keras backend (smoke tests),
+or imports an example's helpers into the test process."""
 
+import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(filename):
+    """Import `examples/<filename>` as a module (its `main` is not run)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))  # examples import their sibling `_common`
+    spec = importlib.util.spec_from_file_location(f"example_{Path(filename).stem}", EXAMPLES / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(args, tmp_path, timeout=170):

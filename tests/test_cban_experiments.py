@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from tests._scripts import run_script
+from tests._scripts import load_example, run_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,16 +72,6 @@ def test_completion_example_kernel_std(tmp_path, data_dir):
     assert _finite(result["models"]["cban"]["psnr_mean"], 0.0, 100.0)
 
 
-def _completion_example():
-    import importlib.util
-
-    sys.path.insert(0, str(REPO / "examples"))  # the example imports its sibling `_common`
-    spec = importlib.util.spec_from_file_location("cban_completion_example", REPO / "examples" / "cban_completion.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("kind", ["cban", "cban_asym"])
 @pytest.mark.parametrize("std", [None, 1e-4])
 def test_completion_kernel_std_sets_every_kernel(kind, std):
@@ -90,7 +80,7 @@ def test_completion_kernel_std_sets_every_kernel(kind, std):
     import numpy as np
 
     args = argparse.Namespace(channels=[8, 16, 16], kernel_std=std, max_steps=5, max_train_steps=3, td_horizon=None)
-    model = _completion_example().build_cban(kind, (32, 32, 3), args)
+    model = load_example("cban_completion.py").build_cban(kind, (32, 32, 3), args)
     kernels = [w for w in model.weights if w.path.endswith("kernel")]
     assert len(kernels) == (6 if kind == "cban_asym" else 3)  # up (and down) kernel of each block
     expected = 0.01 if std is None else std  # None: CBANBlock's default

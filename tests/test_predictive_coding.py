@@ -16,7 +16,7 @@ from keras_hopfield.models.predictive_coding import (
     pc_value_gradients,
     pc_weight_gradients,
 )
-from tests._scripts import run_script
+from tests._scripts import load_example, run_script
 
 REPO = Path(__file__).resolve().parents[1]
 BACKEND = keras.backend.backend()
@@ -408,20 +408,9 @@ def test_pcn_speed_quick(tmp_path):
         assert row["ms"] > 0 and math.isfinite(row["ms"]) and row["ratio"] > 0, row
 
 
-def _partial_images_example():
-    import importlib.util
-    import sys
-
-    sys.path.insert(0, str(REPO / "examples"))  # the example imports its sibling `_common`
-    spec = importlib.util.spec_from_file_location("pcn_partial_images_example", REPO / "examples" / "pcn_partial_images.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_partial_images_stop_when_stored():
     """The example's `--stop-energy` callback: stops once every stored image's energy is below the threshold."""
-    example = _partial_images_example()
+    example = load_example("pcn_partial_images.py")
     x = _images(4)
     model = _small_memory()
     model.fit_memory(x, epochs=3, verbose=0)
