@@ -49,6 +49,14 @@ def _nonnegative_int(text):
     return value
 
 
+def positive_float(text):
+    """An argparse `type`: a float > 0 (otherwise an argument error naming the option)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def add_lr_decay_argument(parser, note=""):
     """Adds `--lr-decay-every N` (default 0 = constant rate); negative values are an argument error."""
     parser.add_argument("--lr-decay-every", type=_nonnegative_int, default=0,

@@ -70,7 +70,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from _common import add_lr_decay_argument, apply_lr_decay, command_line, lr_decay_note, output_dirs
+from _common import add_lr_decay_argument, apply_lr_decay, command_line, lr_decay_note, output_dirs, positive_float
 
 MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
 DEFAULT_MODELS = MODELS[:4]
@@ -157,6 +157,7 @@ def build_cban(kind, shape, args):
         max_train_steps=args.max_train_steps,
         td_horizon=args.td_horizon if TRAINING_MODES.get(kind, "td1") == "td1" else None,
         tolerance=0.01,
+        replicate_visible=args.replicate_visible,
     )
     model.build(((None,) + shape, (None,) + shape[:2] + (1,)))
     return model
@@ -189,7 +190,9 @@ def complete(kind, model, images, known, args, budget=None):
             outs.append(k * x + (1.0 - k) * pred)
         else:
             res = model.settle((to_state(x) * k, k), max_steps=budget or args.max_steps)
-            outs.append(to_image(np.asarray(ops.convert_to_numpy(res["completion"]))))
+            out = to_image(np.asarray(ops.convert_to_numpy(res["completion"])))
+            # The output copy of replicated visible units is free everywhere: keep the known pixels.
+            outs.append(k * x + (1.0 - k) * out if args.replicate_visible else out)
             steps.append(np.asarray(ops.convert_to_numpy(res["steps"])))
     return np.concatenate(outs), (np.concatenate(steps) if steps else None)
 
@@ -318,6 +321,7 @@ def run_dataset(name, args, command, out_dir, figures):
     baseline = {"psnr_mean": mean_sem(p)[0], "ssim_mean": mean_sem(s)[0]}
 
     from keras_hopfield import plotting
+    from keras_hopfield.layers.cban import CONV_KERNEL_STD
 
     fig_files = {}
     show = min(10, len(x_test))
@@ -371,9 +375,10 @@ def run_dataset(name, args, command, out_dir, figures):
             "hidden_channels": list(args.channels),
             "paper_hidden_channels": [128, 256, 512] if name == "omniglot" else [40, 120, 440],
             "kernel_size": 3,
-            "kernel_init_std": 0.01 if args.kernel_std is None else args.kernel_std,
+            "kernel_init_std": CONV_KERNEL_STD if args.kernel_std is None else args.kernel_std,
             "paper_kernel_init_std": 0.01 if name == "omniglot" else 1e-4,
             "pooling": "2x2 between hidden layers (orthonormal pair, see CBANBlock)",
+            "replicate_visible": args.replicate_visible,
             "max_train_steps": args.max_train_steps,
             "td_horizon": args.td_horizon,
             "test_max_steps": args.max_steps,
@@ -415,8 +420,10 @@ def main(argv=None):
     p.add_argument("--td-horizon", type=int, default=None,
                    help="TD(1) truncation correction for CBAN/CBAN-asym (CBAN.td_horizon): default --max-steps; "
                         "0 = plain truncated sum over the unrolled iterations")
-    p.add_argument("--kernel-std", type=float, default=None,
+    p.add_argument("--kernel-std", type=positive_float, default=None,
                    help="std of the CBANs' Gaussian kernel init (default CBANBlock's 0.01; the paper's CIFAR-10: 1e-4)")
+    p.add_argument("--replicate-visible", action="store_true",
+                   help="CBANs get a clamped input copy and a free output copy of the visible units (§3.2)")
     p.add_argument("--lr", type=float, default=1e-3)
     add_lr_decay_argument(p, note="the paper: 20; ")
     p.add_argument("--budgets", default=None,
@@ -442,8 +449,6 @@ def main(argv=None):
         args.channels, args.max_train_steps, args.max_steps = [4, 8, 8], 3, 8
         args.batch, args.cycle_examples, args.budgets = 16, 16, "3"
 
-    if args.kernel_std is not None and not args.kernel_std > 0:
-        p.error(f"--kernel-std must be > 0, got {args.kernel_std}")
     if args.td_horizon is None:
         args.td_horizon = args.max_steps
     args.td_horizon = args.td_horizon or None

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import pytest
 
+from keras_hopfield.layers.cban import CONV_KERNEL_STD
 from tests._scripts import load_example, run_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,13 +64,38 @@ def test_negative_lr_decay_is_an_argument_error(tmp_path, script):
     assert "argument --lr-decay-every: must be >= 0, got -1" in proc.stderr
 
 
-def test_completion_example_kernel_std(tmp_path, data_dir):
+def test_completion_example_options(tmp_path, data_dir):
     out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot", "--models", "cban",
-                  "--kernel-std", "1e-4")
+                  "--kernel-std", "1e-4", "--replicate-visible")
     result = json.loads((out / "cban_completion_omniglot.json").read_text())
     assert result["scaling"]["kernel_init_std"] == pytest.approx(1e-4)
-    assert "--kernel-std 1e-4" in result["command"]
+    assert result["scaling"]["replicate_visible"] is True
+    assert "--kernel-std 1e-4 --replicate-visible" in result["command"]
     assert _finite(result["models"]["cban"]["psnr_mean"], 0.0, 100.0)
+
+
+def test_completion_replicated_visible_keeps_known_pixels():
+    import argparse
+
+    import numpy as np
+
+    example = load_example("cban_completion.py")
+    args = argparse.Namespace(channels=[4, 8, 8], kernel_std=None, max_steps=4, max_train_steps=2, td_horizon=None,
+                              replicate_visible=True, eval_batch=3)
+    model = example.build_cban("cban", (8, 8, 3), args)
+    assert model.layer_shapes[0] == (None, 8, 8, 6)  # clamped input copy + free output copy
+    assert tuple(model.blocks[0].kernel.shape) == (3, 3, 6, 4)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(5, 8, 8, 3)).astype("float32")
+    known = (rng.uniform(size=(5, 8, 8, 1)) < 0.6).astype("float32")
+    completion, steps = example.complete("cban", model, images, known, args)
+    assert completion.shape == images.shape and steps.shape == (5,)
+    kept = np.broadcast_to(known > 0, images.shape)
+    np.testing.assert_allclose(completion[kept], images[kept], atol=1e-6)
+    # The hidden pixels come from the settled output copy (the model's read-out).
+    readout = model.settle((example.to_state(images) * known, known), max_steps=args.max_steps)["completion"]
+    readout = example.to_image(keras.ops.convert_to_numpy(readout))
+    np.testing.assert_allclose(completion[~kept], readout[~kept], atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["cban", "cban_asym"])
@@ -79,11 +105,12 @@ def test_completion_kernel_std_sets_every_kernel(kind, std):
 
     import numpy as np
 
-    args = argparse.Namespace(channels=[8, 16, 16], kernel_std=std, max_steps=5, max_train_steps=3, td_horizon=None)
+    args = argparse.Namespace(channels=[8, 16, 16], kernel_std=std, max_steps=5, max_train_steps=3, td_horizon=None,
+                              replicate_visible=False)
     model = load_example("cban_completion.py").build_cban(kind, (32, 32, 3), args)
     kernels = [w for w in model.weights if w.path.endswith("kernel")]
     assert len(kernels) == (6 if kind == "cban_asym" else 3)  # up (and down) kernel of each block
-    expected = 0.01 if std is None else std  # None: CBANBlock's default
+    expected = CONV_KERNEL_STD if std is None else std  # None: CBANBlock's default
     for w in kernels:
         assert np.std(keras.ops.convert_to_numpy(w)) == pytest.approx(expected, rel=0.25), w.path
 
@@ -95,7 +122,7 @@ def test_nonpositive_kernel_std_is_an_argument_error(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2
-    assert "--kernel-std must be > 0, got 0.0" in proc.stderr
+    assert "argument --kernel-std: must be > 0, got 0.0" in proc.stderr
 
 
 def test_completion_example_quick(tmp_path, data_dir):

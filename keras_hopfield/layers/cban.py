@@ -26,7 +26,10 @@ import random
 import keras
 from keras import ops
 
-__all__ = ["CBANBlock", "BipartiteNormal"]
+__all__ = ["CBANBlock", "BipartiteNormal", "CONV_KERNEL_STD"]
+
+#: Standard deviation of the default Gaussian kernel initialiser of convolutional blocks (App. D.4).
+CONV_KERNEL_STD = 0.01
 
 
 @keras.saving.register_keras_serializable(package="keras_hopfield")
@@ -170,7 +173,7 @@ class CBANBlock(keras.layers.Layer):
     # -- construction -------------------------------------------------------
     def _default_kernel_initializer(self):
         if self.conv:
-            return keras.initializers.RandomNormal(stddev=0.01)
+            return keras.initializers.RandomNormal(stddev=CONV_KERNEL_STD)
         return BipartiteNormal(0.1)
 
     def build(self, input_shape):
