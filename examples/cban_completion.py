@@ -25,6 +25,11 @@ fixed point (`training_mode="implicit"`: settle up to `--max-steps` without a
 tape, then the adjoint sweeps); its per-epoch validation settles for
 `--max-steps` iterations, the horizon it was trained for.
 
+`--replicate-visible` gives every CBAN the paper's replicated visible units
+(§3.2): a clamped input copy (known pixels clamped, as without replication)
+and a free output copy that is read out and scored; the completion keeps the
+known pixels.
+
 Completions keep the known pixels (the CBAN clamps them; the AE's output is
 pasted into the unknown pixels only), so all four are scored on the same
 footing: PSNR and SSIM of the whole completed image in [0, 1] against the
