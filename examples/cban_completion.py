@@ -192,13 +192,14 @@ def complete(kind, model, images, known, args, budget=None):
         x, k = images[i : i + args.eval_batch], known[i : i + args.eval_batch]
         if kind == "ae":
             pred = np.asarray(ops.convert_to_numpy(model(np.concatenate([x * k, k], -1), training=False)))
-            outs.append(k * x + (1.0 - k) * pred)
+            paste = True
         else:
             res = model.settle((to_state(x) * k, k), max_steps=budget or args.max_steps)
-            out = to_image(np.asarray(ops.convert_to_numpy(res["completion"])))
-            # The output copy of replicated visible units is free everywhere: keep the known pixels.
-            outs.append(k * x + (1.0 - k) * out if args.replicate_visible else out)
+            pred = to_image(np.asarray(ops.convert_to_numpy(res["completion"])))
             steps.append(np.asarray(ops.convert_to_numpy(res["steps"])))
+            # A clamped visible layer already holds the known pixels; a replicated one's output copy is free.
+            paste = args.replicate_visible
+        outs.append(k * x + (1.0 - k) * pred if paste else pred)
     return np.concatenate(outs), (np.concatenate(steps) if steps else None)
 
 

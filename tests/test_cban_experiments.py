@@ -74,14 +74,20 @@ def test_completion_example_options(tmp_path, data_dir):
     assert _finite(result["models"]["cban"]["psnr_mean"], 0.0, 100.0)
 
 
-def test_completion_replicated_visible_keeps_known_pixels():
+def _cban_args(**overrides):
+    """The options `build_cban` and `complete` of examples/cban_completion.py read, with small defaults."""
     import argparse
 
+    defaults = dict(channels=[8, 16, 16], kernel_std=None, max_steps=5, max_train_steps=3, td_horizon=None,
+                    replicate_visible=False)
+    return argparse.Namespace(**{**defaults, **overrides})
+
+
+def test_completion_replicated_visible_keeps_known_pixels():
     import numpy as np
 
     example = load_example("cban_completion.py")
-    args = argparse.Namespace(channels=[4, 8, 8], kernel_std=None, max_steps=4, max_train_steps=2, td_horizon=None,
-                              replicate_visible=True, eval_batch=3)
+    args = _cban_args(channels=[4, 8, 8], max_steps=4, max_train_steps=2, replicate_visible=True, eval_batch=3)
     model = example.build_cban("cban", (8, 8, 3), args)
     assert model.layer_shapes[0] == (None, 8, 8, 6)  # clamped input copy + free output copy
     assert tuple(model.blocks[0].kernel.shape) == (3, 3, 6, 4)
@@ -101,12 +107,9 @@ def test_completion_replicated_visible_keeps_known_pixels():
 @pytest.mark.parametrize("kind", ["cban", "cban_asym"])
 @pytest.mark.parametrize("std", [None, 1e-4])
 def test_completion_kernel_std_sets_every_kernel(kind, std):
-    import argparse
-
     import numpy as np
 
-    args = argparse.Namespace(channels=[8, 16, 16], kernel_std=std, max_steps=5, max_train_steps=3, td_horizon=None,
-                              replicate_visible=False)
+    args = _cban_args(kernel_std=std)
     model = load_example("cban_completion.py").build_cban(kind, (32, 32, 3), args)
     kernels = [w for w in model.weights if w.path.endswith("kernel")]
     assert len(kernels) == (6 if kind == "cban_asym" else 3)  # up (and down) kernel of each block
