@@ -57,6 +57,14 @@ def positive_float(text):
     return value
 
 
+def open_unit_float(text):
+    """An argparse `type`: a float in the open interval (0, 1), e.g. a leaky-sigmoid slope."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {value}")
+    return value
+
+
 def add_lr_decay_argument(parser, note=""):
     """Adds `--lr-decay-every N` (default 0 = constant rate); negative values are an argument error."""
     parser.add_argument("--lr-decay-every", type=_nonnegative_int, default=0,

@@ -75,7 +75,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from _common import add_lr_decay_argument, apply_lr_decay, command_line, lr_decay_note, output_dirs, positive_float
+from _common import (
+    add_lr_decay_argument,
+    apply_lr_decay,
+    command_line,
+    lr_decay_note,
+    open_unit_float,
+    output_dirs,
+    positive_float,
+)
 
 MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
 DEFAULT_MODELS = MODELS[:4]
@@ -155,7 +163,8 @@ def build_cban(kind, shape, args):
     ]
     model = CBAN(
         blocks,
-        activation="tanh",
+        activation=args.activation,
+        alpha=args.alpha,
         settle_loss="se",
         training_mode=TRAINING_MODES.get(kind, "td1"),
         max_steps=args.max_steps,
@@ -385,6 +394,8 @@ def run_dataset(name, args, command, out_dir, figures):
             "paper_kernel_init_std": 0.01 if name == "omniglot" else 1e-4,
             "pooling": "2x2 between hidden layers (orthonormal pair, see CBANBlock)",
             "replicate_visible": args.replicate_visible,
+            "activation": args.activation + (f" (alpha {args.alpha})" if args.activation == "leaky_sigmoid" else ""),
+            "paper_activation": "tanh",
             "max_train_steps": args.max_train_steps,
             "td_horizon": args.td_horizon,
             "test_max_steps": args.max_steps,
@@ -430,6 +441,10 @@ def main(argv=None):
                    help="std of the CBANs' Gaussian kernel init (default CBANBlock's 0.01; the paper's CIFAR-10: 1e-4)")
     p.add_argument("--replicate-visible", action="store_true",
                    help="CBANs get a clamped input copy and a free output copy of the visible units (§3.2)")
+    p.add_argument("--activation", choices=["tanh", "leaky_sigmoid"], default="tanh",
+                   help="CBAN unit activation (the paper's completion nets: tanh; leaky sigmoid: §3.3)")
+    p.add_argument("--alpha", type=open_unit_float, default=0.2,
+                   help="leaky sigmoid slope outside [-1, 1] (§3.3: 0.2); ignored for tanh")
     p.add_argument("--lr", type=float, default=1e-3)
     add_lr_decay_argument(p, note="the paper: 20; ")
     p.add_argument("--budgets", default=None,

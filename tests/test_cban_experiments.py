@@ -66,11 +66,12 @@ def test_negative_lr_decay_is_an_argument_error(tmp_path, script):
 
 def test_completion_example_options(tmp_path, data_dir):
     out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot", "--models", "cban",
-                  "--kernel-std", "1e-4", "--replicate-visible")
+                  "--kernel-std", "1e-4", "--replicate-visible", "--activation", "leaky_sigmoid", "--alpha", "0.3")
     result = json.loads((out / "cban_completion_omniglot.json").read_text())
     assert result["scaling"]["kernel_init_std"] == pytest.approx(1e-4)
     assert result["scaling"]["replicate_visible"] is True
-    assert "--kernel-std 1e-4 --replicate-visible" in result["command"]
+    assert result["scaling"]["activation"] == "leaky_sigmoid (alpha 0.3)"
+    assert "--kernel-std 1e-4 --replicate-visible --activation leaky_sigmoid --alpha 0.3" in result["command"]
     assert _finite(result["models"]["cban"]["psnr_mean"], 0.0, 100.0)
 
 
@@ -79,7 +80,7 @@ def _cban_args(**overrides):
     import argparse
 
     defaults = dict(channels=[8, 16, 16], kernel_std=None, max_steps=5, max_train_steps=3, td_horizon=None,
-                    replicate_visible=False)
+                    replicate_visible=False, activation="tanh", alpha=0.2)
     return argparse.Namespace(**{**defaults, **overrides})
 
 
@@ -118,14 +119,32 @@ def test_completion_kernel_std_sets_every_kernel(kind, std):
         assert np.std(keras.ops.convert_to_numpy(w)) == pytest.approx(expected, rel=0.25), w.path
 
 
-def test_nonpositive_kernel_std_is_an_argument_error(tmp_path):
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--kernel-std", "0", "argument --kernel-std: must be > 0, got 0.0"),
+        ("--alpha", "1", "argument --alpha: must be in (0, 1), got 1.0"),
+        ("--alpha", "0", "argument --alpha: must be in (0, 1), got 0.0"),
+        ("--activation", "relu", "argument --activation: invalid choice: 'relu'"),
+    ],
+)
+def test_bad_cban_options_are_argument_errors(tmp_path, option, value, message):
     proc = subprocess.run(
         [sys.executable, str(REPO / "examples" / "cban_completion.py"), "--quick", "--out", str(tmp_path),
-         "--kernel-std", "0"],
+         option, value],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2
-    assert "argument --kernel-std: must be > 0, got 0.0" in proc.stderr
+    assert message in proc.stderr
+
+
+@pytest.mark.parametrize("activation", ["tanh", "leaky_sigmoid"])
+def test_completion_activation_reaches_the_model(activation):
+    args = _cban_args(activation=activation, alpha=0.3)
+    model = load_example("cban_completion.py").build_cban("cban", (8, 8, 1), args)
+    assert model.activation == activation and model.alpha == pytest.approx(0.3)
+    config = model.get_config()
+    assert config["activation"] == activation and config["alpha"] == pytest.approx(0.3)
 
 
 def test_completion_example_quick(tmp_path, data_dir):
