@@ -30,6 +30,10 @@ tape, then the adjoint sweeps); its per-epoch validation settles for
 and a free output copy that is read out and scored; the completion keeps the
 known pixels.
 
+`--activation leaky_sigmoid` gives every CBAN the paper's leaky sigmoid (§3.3,
+slope `--alpha` outside [−1, 1], default 0.2) instead of tanh, the activation
+of the paper's completion nets.
+
 Completions keep the known pixels (the CBAN clamps them; the AE's output is
 pasted into the unknown pixels only), so all four are scored on the same
 footing: PSNR and SSIM of the whole completed image in [0, 1] against the
