@@ -54,16 +54,6 @@ def test_mnist_example_learning_rate_steps_down(tmp_path, data_dir):
     assert "/10 every 1 epochs" in result["optimizer"]
 
 
-@pytest.mark.parametrize("script", ["cban_mnist.py", "cban_completion.py"])
-def test_negative_lr_decay_is_an_argument_error(tmp_path, script):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / script), "--quick", "--out", str(tmp_path), "--lr-decay-every", "-1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "argument --lr-decay-every: must be >= 0, got -1" in proc.stderr
-
-
 def test_completion_example_options(tmp_path, data_dir):
     out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot", "--models", "cban",
                   "--kernel-std", "1e-4", "--replicate-visible", "--activation", "leaky_sigmoid", "--alpha", "0.3")
@@ -120,18 +110,19 @@ def test_completion_kernel_std_sets_every_kernel(kind, std):
 
 
 @pytest.mark.parametrize(
-    "option, value, message",
+    "script, option, value, message",
     [
-        ("--kernel-std", "0", "argument --kernel-std: must be > 0, got 0.0"),
-        ("--alpha", "1", "argument --alpha: must be in (0, 1), got 1.0"),
-        ("--alpha", "0", "argument --alpha: must be in (0, 1), got 0.0"),
-        ("--activation", "relu", "argument --activation: invalid choice: 'relu'"),
+        ("cban_mnist.py", "--lr-decay-every", "-1", "argument --lr-decay-every: must be >= 0, got -1"),
+        ("cban_completion.py", "--lr-decay-every", "-1", "argument --lr-decay-every: must be >= 0, got -1"),
+        ("cban_completion.py", "--kernel-std", "0", "argument --kernel-std: must be > 0, got 0.0"),
+        ("cban_completion.py", "--alpha", "1", "argument --alpha: must be in (0, 1), got 1.0"),
+        ("cban_completion.py", "--alpha", "0", "argument --alpha: must be in (0, 1), got 0.0"),
+        ("cban_completion.py", "--activation", "relu", "argument --activation: invalid choice: 'relu'"),
     ],
 )
-def test_bad_cban_options_are_argument_errors(tmp_path, option, value, message):
+def test_bad_example_options_are_argument_errors(tmp_path, script, option, value, message):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "cban_completion.py"), "--quick", "--out", str(tmp_path),
-         option, value],
+        [sys.executable, str(REPO / "examples" / script), "--quick", "--out", str(tmp_path), option, value],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2
