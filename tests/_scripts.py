@@ -10,13 +10,14 @@ from pathlib import Path
 import keras
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+BENCHMARKS = EXAMPLES.parent / "benchmarks"
 
 
-def load_example(filename):
-    """Import `examples/<filename>` as a module (its `main` is not run)."""
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))  # examples import their sibling `_common`
-    spec = importlib.util.spec_from_file_location(f"example_{Path(filename).stem}", EXAMPLES / filename)
+def load_example(filename, folder=EXAMPLES):
+    """Import `examples/<filename>` (or `<folder>/<filename>`) as a module (its `main` is not run)."""
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))  # scripts import their siblings (`_common`, `_harness`)
+    spec = importlib.util.spec_from_file_location(f"{folder.name}_{Path(filename).stem}", folder / filename)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

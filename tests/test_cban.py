@@ -14,7 +14,7 @@ from keras_hopfield.layers import BipartiteNormal, CBANBlock
 from keras_hopfield.models import CBAN
 from keras_hopfield.optimizers import RenormalizedSGD
 
-from tests._scripts import run_script
+from tests._scripts import BENCHMARKS, load_example, run_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -423,3 +423,34 @@ def test_training_benchmark_quick(tmp_path):
     for r in rows:
         assert r["median_step_seconds"] > 0 and r["settle_steps_per_second"] > 0
         assert math.isfinite(r["peak_rss_increase_mb"])
+
+
+def test_paper_scale_benchmark_quick(tmp_path):
+    proc = run_script(
+        [str(REPO / "benchmarks" / "cban_paper_scale.py"), "--quick", "--datasets", "cifar10", "--json", str(tmp_path / "b.json")],
+        tmp_path,
+    )
+    assert "command:" in proc.stdout
+    (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert row["dataset"] == "cifar10"
+    assert row["ours"]["channels"] == [16, 32, 32] and row["paper"]["channels"] == [40, 120, 440]
+    assert row["paper"]["parameters"] > 10 * row["ours"]["parameters"]
+    for r in (row["ours"], row["paper"]):
+        assert r["seconds_per_image"] == pytest.approx(r["median_step_seconds"] / r["batch"])
+        assert r["settle_steps_logged"] == pytest.approx(r["steps"])  # tolerance 1e-12: every iteration runs
+    # The extrapolation is seconds per image x the paper's images x its minimum epochs.
+    assert row["paper_training_days_lower_bound"] == pytest.approx(
+        row["paper"]["seconds_per_image"] * 50_000 * 150 / 86400.0
+    )
+    assert row["paper_vs_ours_per_image"] == pytest.approx(
+        row["paper"]["seconds_per_image"] / row["ours"]["seconds_per_image"]
+    )
+
+
+@pytest.mark.parametrize("option, value", [("--batch", "0"), ("--paper-steps", "-2"), ("--repeats", "0")])
+def test_paper_scale_benchmark_rejects_nonpositive_counts(capsys, option, value):
+    module = load_example("cban_paper_scale.py", folder=BENCHMARKS)
+    with pytest.raises(SystemExit) as exc:
+        module.main([option, value])
+    assert exc.value.code == 2
+    assert f"argument {option}: must be >= 1, got {int(value)}" in capsys.readouterr().err
