@@ -427,7 +427,7 @@ def test_training_benchmark_quick(tmp_path):
 
 def test_paper_scale_benchmark_quick(tmp_path):
     proc = run_script(
-        [str(REPO / "benchmarks" / "cban_paper_scale.py"), "--quick", "--datasets", "cifar10", "--json", str(tmp_path / "b.json")],
+        [str(BENCHMARKS / "cban_paper_scale.py"), "--quick", "--datasets", "cifar10", "--json", str(tmp_path / "b.json")],
         tmp_path,
     )
     assert "command:" in proc.stdout
