@@ -30,14 +30,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
 import statistics
 import sys
 import time
-from pathlib import Path
 
 # The paper's settings (App. D.3, D.4) and the examples' scaled-down ones.
 DATASETS = {
@@ -100,7 +98,7 @@ def main(argv=None):
     p.add_argument("--paper-steps", type=_positive_int, default=50,
                    help="unrolled TD(1) iterations of the paper's net (its mean settling time: 50)")
     p.add_argument("--batch", type=_positive_int, default=8)
-    p.add_argument("--repeats", type=_positive_int, default=3)
+    p.add_argument("--repeats", type=_positive_int, default=7)
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 2 steps, batch 1, 1 repeat")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -139,19 +137,21 @@ def main(argv=None):
             f">= {cfg['paper_epochs']} epochs: >= {row['paper_training_days_lower_bound']:.0f} days",
             flush=True,
         )
+    from _harness import versions, write_json
+
     result = {
         "command": command.strip(),
-        "backend": backend,
         "quick": args.quick,
-        "keras": keras.__version__,
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "versions": versions(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        },
         "rows": rows,
     }
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        write_json(args.json, result)
     return result
 
 
