@@ -115,6 +115,19 @@ def time_interleaved(thunks, warmup, repeats):
     return [statistics.median(s) for s in samples], samples
 
 
+def time_train_on_batch(model, x, y, repeats):
+    """Median seconds of `model.train_on_batch(x, y)` over `repeats` calls after one warm-up
+    (tracing) call, and the logs of the last call."""
+    model.train_on_batch(x, y)  # trace / compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        logs = model.train_on_batch(x, y, return_dict=True)
+        float(logs["loss"])  # wait for the step's result
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), logs
+
+
 def versions():
     out = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
     try:

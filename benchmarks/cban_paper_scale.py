@@ -33,11 +33,10 @@ import argparse
 import os
 import platform
 import shlex
-import statistics
 import sys
-import time
 
-# The paper's settings (App. D.3, D.4) and the examples' scaled-down ones.
+# The paper's settings (App. D.3, D.4), and the defaults of examples/cban_completion.py
+# (DEFAULT_CHANNELS, DEFAULT_MAX_TRAIN_STEPS; a test keeps the two equal).
 DATASETS = {
     "cifar10": {"shape": (32, 32, 3), "paper_channels": (40, 120, 440), "paper_images": 50_000, "paper_epochs": 150},
     "omniglot": {"shape": (28, 28, 1), "paper_channels": (128, 256, 512), "paper_images": 15_424, "paper_epochs": 100},
@@ -60,6 +59,8 @@ def time_training_step(shape, channels, steps, batch, repeats, seed=0):
     from keras_hopfield.layers import CBANBlock
     from keras_hopfield.models import CBAN
 
+    from _harness import time_train_on_batch
+
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     target = np.tanh(rng.normal(size=(batch,) + shape)).astype("float32")
@@ -73,21 +74,14 @@ def time_training_step(shape, channels, steps, batch, repeats, seed=0):
         tolerance=1e-12,
     )
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
-    x = (target * mask, mask)
-    model.train_on_batch(x, target)  # trace / compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        logs = model.train_on_batch(x, target, return_dict=True)
-        float(logs["loss"])
-        times.append(time.perf_counter() - start)
+    median, logs = time_train_on_batch(model, (target * mask, mask), target, repeats)
     return {
         "channels": list(channels),
         "steps": steps,
         "batch": batch,
         "parameters": int(model.count_params()),
-        "median_step_seconds": statistics.median(times),
-        "seconds_per_image": statistics.median(times) / batch,
+        "median_step_seconds": median,
+        "seconds_per_image": median / batch,
         "settle_steps_logged": float(logs["settle_steps"]),
     }
 

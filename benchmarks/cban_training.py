@@ -34,10 +34,8 @@ import argparse
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -49,6 +47,8 @@ def _child(mode, steps, batch, repeats):
 
     from keras_hopfield.layers import CBANBlock
     from keras_hopfield.models import CBAN
+
+    from _harness import time_train_on_batch
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -65,15 +65,8 @@ def _child(mode, steps, batch, repeats):
     model.compile(optimizer=keras.optimizers.Adam(1e-4))
     model.evaluate((y * mask, mask), y, verbose=0)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model.train_on_batch((y * mask, mask), y)  # compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        logs = model.train_on_batch((y * mask, mask), y, return_dict=True)
-        float(logs["loss"])
-        times.append(time.perf_counter() - start)
+    median, logs = time_train_on_batch(model, (y * mask, mask), y, repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    median = statistics.median(times)
     return {
         "mode": mode,
         "steps": steps,

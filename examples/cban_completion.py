@@ -91,6 +91,8 @@ from _common import (
 
 MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
 DEFAULT_MODELS = MODELS[:4]
+DEFAULT_CHANNELS = (16, 32, 32)  # hidden channels (the paper: 40/120/440 and 128/256/512)
+DEFAULT_MAX_TRAIN_STEPS = 12  # unrolled TD(1) iterations (the paper: to convergence, ~50)
 LABELS = {
     "cban": "CBAN",
     "cban_asym": "CBAN-asym",
@@ -435,8 +437,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--eval-batch", type=int, default=250)
-    p.add_argument("--channels", default="16,32,32")
-    p.add_argument("--max-train-steps", type=int, default=12)
+    p.add_argument("--channels", default=",".join(map(str, DEFAULT_CHANNELS)))
+    p.add_argument("--max-train-steps", type=int, default=DEFAULT_MAX_TRAIN_STEPS)
     p.add_argument("--max-steps", type=int, default=50)
     p.add_argument("--td-horizon", type=int, default=None,
                    help="TD(1) truncation correction for CBAN/CBAN-asym (CBAN.td_horizon): default --max-steps; "

@@ -447,6 +447,11 @@ def test_paper_scale_benchmark_quick(tmp_path):
     )
 
 
+def test_paper_scale_benchmark_times_the_completion_examples_net():
+    bench, example = load_example("cban_paper_scale.py", folder=BENCHMARKS), load_example("cban_completion.py")
+    assert bench.OURS == {"channels": example.DEFAULT_CHANNELS, "steps": example.DEFAULT_MAX_TRAIN_STEPS}
+
+
 @pytest.mark.parametrize("option, value", [("--batch", "0"), ("--paper-steps", "-2"), ("--repeats", "0")])
 def test_paper_scale_benchmark_rejects_nonpositive_counts(capsys, option, value):
     module = load_example("cban_paper_scale.py", folder=BENCHMARKS)
