@@ -93,6 +93,26 @@ def test_attack_beats_clean_input_and_random_sign_noise(setup, adversarial, name
     assert attacked > random
 
 
+def test_fgsm_steps_along_the_finite_difference_gradient_of_an_autoassociative_loss():
+    # y defaults to x itself: the target must stay a constant. (On TensorFlow the
+    # tape once watched the target too, because it was the very tensor being
+    # differentiated, and FGSM followed the gradient of ||f(x) - x||^2 in x.)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(6, activation="sigmoid")])
+    model.set_weights([np.random.default_rng(4).normal(0, 2, (6, 6)).astype("float32"), np.zeros(6, "float32")])
+    x = np.random.default_rng(5).uniform(0.3, 0.7, size=(3, 6))
+    target = ops.convert_to_tensor(x.astype("float32"))
+
+    def loss(v):  # per-sample MSE towards the constant clean input, in float64 NumPy for the differences
+        return ((np_(model(ops.convert_to_tensor(v.astype("float32")))) - x) ** 2).mean(axis=1)
+
+    h = 1e-3
+    grad = np.stack([(loss(x + h * e) - loss(x - h * e)) / (2 * h) for e in np.eye(6)], axis=-1)
+    assert np.abs(grad).min() > 1e-4  # every sign is well defined
+    expected = np.clip(x + 0.05 * np.sign(grad), 0, 1)
+    np.testing.assert_allclose(np_(A.fgsm(model, target, eps=0.05)), expected, atol=1e-6)
+    np.testing.assert_allclose(np_(A.bim(model, target, eps=0.05, steps=1)), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["bim", "pgd"])
 def test_iterative_attacks_beat_fgsm(setup, adversarial, name):
     surrogate, x = setup

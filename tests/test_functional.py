@@ -89,6 +89,16 @@ def test_separation_mask_and_axis(sep, rng):
     np.testing.assert_allclose(a1, np.swapaxes(NP_SEP[sep](np.swapaxes(z, 1, 2)), 1, 2), atol=2e-5)
 
 
+def test_value_and_grad_treats_a_captured_copy_of_the_argument_as_constant():
+    from keras_hopfield.backend.gradients import value_and_grad
+
+    x = ops.convert_to_tensor(np.array([1.0, -2.0, 3.0], "float32"))
+    # fn closes over the very tensor it is differentiated at: d/dt sum(t * x) = x, not 2 x.
+    value, grad = value_and_grad(lambda t: ops.sum(t * x), x)
+    np.testing.assert_allclose(ops.convert_to_numpy(grad), [1.0, -2.0, 3.0])
+    np.testing.assert_allclose(float(ops.convert_to_numpy(value)), 14.0)
+
+
 @pytest.mark.parametrize("sep", ["sparsemax", "entmax15"])
 def test_sparse_separation_gradients_finite(sep, rng):
     from keras_hopfield.backend.gradients import value_and_grad

@@ -39,9 +39,10 @@ def value_and_grad(fn, x):
 
         loss = fn(x),    grad = d loss / d x
 
-    with the active backend's automatic differentiation. Only `x` is
-    differentiated: model weights used inside `fn` are treated as constants
-    and are never updated.
+    with the active backend's automatic differentiation. Only the argument
+    is differentiated: model weights and any tensor `fn` captures (even the
+    very tensor passed as `x`, e.g. an attack's target) are constants, and
+    no weight is ever updated.
 
     Args:
         fn: Callable mapping a backend tensor shaped like `x` to a scalar
@@ -71,6 +72,11 @@ def value_and_grad(fn, x):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        # A fresh tensor: the tape then differentiates only the argument, not
+        # the same tensor captured by `fn` (an attack's target `y` is the clean
+        # input `x` itself), matching JAX and PyTorch, whose `x` is a new
+        # tracer / leaf too.
+        x = tf.identity(x)
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = fn(x)
