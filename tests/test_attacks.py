@@ -1,7 +1,7 @@
 """Tests for keras_hopfield.attacks (run on every Keras backend).
 
-A small convolutional autoencoder is trained once per module on 14x14
-MNIST digits (synthetic blob images when KERAS_HOPFIELD_DATA is unset) and
+A small convolutional autoencoder is trained once per image set (synthetic
+blobs everywhere; 14x14 MNIST digits too where KERAS_HOPFIELD_DATA is set) and
 serves as the surrogate / model under attack.
 """
 
@@ -22,13 +22,12 @@ def np_(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
-def _images(n=128):
-    path = os.environ.get("KERAS_HOPFIELD_DATA")
-    if path and os.path.exists(os.path.join(path, "mnist", "mnist.npz")):
-        with np.load(os.path.join(path, "mnist", "mnist.npz")) as data:
+def _images(source, data_dir=None, n=128):
+    if source == "mnist":
+        with np.load(os.path.join(data_dir, "mnist", "mnist.npz")) as data:
             x = data["x_train"][:n].astype("float32") / 255.0
         return x.reshape(n, 14, 2, 14, 2).mean(axis=(2, 4))[..., None]
-    rng = np.random.default_rng(0)  # synthetic fallback: a few soft blobs per image
+    rng = np.random.default_rng(0)  # a few soft blobs per image (no data needed)
     yy, xx = np.mgrid[:14, :14]
     x = np.zeros((n, 14, 14), "float32")
     for i in range(n):
@@ -37,10 +36,12 @@ def _images(n=128):
     return np.clip(x, 0, 1)[..., None].astype("float32")
 
 
-@pytest.fixture(scope="module")
-def setup():
-    keras.utils.set_random_seed(0)
-    x = _images()
+# Every property is checked on both image sets: synthetic blobs on every machine,
+# MNIST digits where the data directory is set (a real-data test).
+@pytest.fixture(scope="module", params=["blobs", pytest.param("mnist", marks=pytest.mark.real_data)])
+def setup(request):
+    keras.utils.set_random_seed(0)  # module-scoped: runs before the per-test seeding
+    x = _images(request.param, request.getfixturevalue("data_dir") if request.param == "mnist" else None)
     surrogate = A.train_surrogate_autoencoder(x, epochs=5, batch_size=16, filters=(16,), learning_rate=1e-2, seed=0)
     return surrogate, x[:16]
 

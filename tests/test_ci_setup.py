@@ -8,6 +8,7 @@ directory, but skip it when the variable is unset (a user's fresh machine).
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,13 @@ def test_real_data_test_skips_when_the_variable_is_unset():
     result = _run_real_data_test(_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 skipped" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command_verbatim_without_the_data_directory():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = [b.strip() for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.S) if "pytest" in b]
+    assert len(commands) == 1, commands  # exactly one test command
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    # first as a fresh machine (the variable unset), then the real-data tests with it
+    fresh = ci.index(f"env -u KERAS_HOPFIELD_DATA bash -c '{commands[0]}'")
+    assert fresh < ci.index("python -m pytest -n 2 -m real_data tests")
