@@ -86,3 +86,14 @@ def test_vhnn_switching_quick(tmp_path, data_dir):
     result = json.loads((out / "vhnn_switching.json").read_text())
     assert result["bounds"]["beta_prop_3_4"] > 0
     assert Path(result["figure"]).parent == out
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras has no distribution API on PyTorch")
+def test_distributed_training_quick(tmp_path):
+    proc = run_script([str(REPO / "examples" / "distributed_training.py"), "--quick", "--backend", keras.backend.backend()], tmp_path)
+    rows = [line for line in proc.stdout.splitlines() if "vs 1 device" in line]
+    engines = {"jax": ("DataParallel", "ModelParallel"), "tensorflow": ("MirroredStrategy",)}[keras.backend.backend()]
+    assert {row.split()[0] for row in rows} == set(engines), proc.stdout
+    for row in rows:  # every model trained to the single-device weights, up to round-off
+        diff = float(row.split("max |weight difference| vs 1 device ")[1].split(";")[0])
+        assert diff < 1e-3, row

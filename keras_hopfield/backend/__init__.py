@@ -12,6 +12,10 @@ Modules:
   off on the active backend (PyTorch's fused attention, short-axis softmax,
   the softmax-then-mix update of `ConvHNN2D`/`DeepHNN` as one autograd
   Function on torch).
+* `keras_hopfield.backend.distribution`: what a layer or model needs to train
+  correctly under `tf.distribute` (the global batch for gradient-free updates
+  inside `call`, loss scaling, a clear error for what cannot be split); the
+  identity on JAX's SPMD `keras.distribution` and on PyTorch.
 """
 
 from keras_hopfield.backend.gradients import is_concrete, supports_gradients, value_and_grad

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import functional_classical as fc
+from keras_hopfield.backend.distribution import global_batch
 
 __all__ = ["HebbianHopfield"]
 
@@ -225,7 +226,9 @@ class HebbianHopfield(keras.layers.Layer):
         state = fc.binarize(inputs, dtype=self.compute_dtype)
         kernel = ops.cast(self.kernel, state.dtype)
         if training and self.store_on_fit and self.trainable:
-            flat = ops.reshape(state, (-1, self.units))
+            # Every replica of a tf.distribute step stores the whole batch, so the
+            # couplings stay identical across replicas (identity elsewhere).
+            flat = global_batch(ops.reshape(state, (-1, self.units)))
             accumulator = self._accumulate(ops.convert_to_tensor(self.accumulator), flat)
             new_kernel = self._kernel_from_accumulator(accumulator)
             self.accumulator.assign(accumulator)

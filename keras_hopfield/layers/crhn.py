@@ -23,6 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hopfield.backend.distribution import global_batch
 from keras_hopfield.backend.loops import fixed_loop
 
 __all__ = [
@@ -891,7 +892,9 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         z = binarize(inputs, dtype=self.compute_dtype)
         params = None
         if training and self.store_on_fit and self.trainable:
-            patterns = ops.cast(ops.stop_gradient(z), "float32")
+            # SRA rotates on the whole batch: under tf.distribute every replica gathers it
+            # and computes the same sweep (identity on JAX / PyTorch).
+            patterns = global_batch(ops.cast(ops.stop_gradient(z), "float32"))
             old = self._params("float32")
             new = self._sra_sweep(patterns, old)
             # Stop rotating once the batch is stored ("until the stored patterns

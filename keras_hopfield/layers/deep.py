@@ -31,6 +31,7 @@ from keras import ops
 
 from keras_hopfield import functional as F
 from keras_hopfield.backend import kernels
+from keras_hopfield.backend.distribution import draw_for_global_batch
 from keras_hopfield.backend.loops import fixed_loop
 
 __all__ = ["DeepHNN", "VHNN", "ConvexMerge"]
@@ -611,8 +612,12 @@ class VHNN(_ChannelHopfield):
         if noisy:
             eta = ops.reshape(ops.exp(ops.cast(self.log_noise, dtype)), (self.channels, 1, 1))
             # All draws up front: a SeedGenerator must not advance inside a traced loop body.
-            eps = keras.random.normal(
-                (self.iterations,) + tuple(ops.shape(probs0)), dtype=dtype, seed=self.seed_generator
+            # Under tf.distribute each replica keeps its rows of the global draw, so the
+            # noise equals the single-device noise instead of repeating across replicas.
+            eps = draw_for_global_batch(
+                lambda shape: keras.random.normal(shape, dtype=dtype, seed=self.seed_generator),
+                (self.iterations,) + tuple(ops.shape(probs0)),
+                batch_axis=1,
             )
             carry = fixed_loop(self.iterations, _vhnn_noisy_step, (x, probs0, patterns, beta, eta, eps))
         else:

@@ -45,6 +45,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import functional as F
+from keras_hopfield.backend.distribution import scale_loss
 from keras_hopfield.backend.loops import fixed_scan
 from keras_hopfield.layers.cban import CBANBlock
 
@@ -596,6 +597,9 @@ class CBAN(keras.Model):
         self.settled_loss_tracker.update_state(ops.stop_gradient(settled))
         self.steps_tracker.update_state(ops.cast(trace["steps"], "float32"))
         self.energy_tracker.update_state(ops.stop_gradient(self.energy(states)))
+        # Keras scales its own losses by 1 / replicas under tf.distribute (the replicas'
+        # gradients are summed); the settling loss is ours, so it is scaled here.
+        loss = scale_loss(loss)
         extra = super().compute_loss(x, y, y_pred, sample_weight, training) if self._has_extra_loss() else None
         return loss if extra is None else loss + extra
 

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hopfield.backend.distribution import strategy_scope
 from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
 
 __all__ = ["CRHN"]
@@ -119,12 +120,14 @@ class CRHN(keras.Model):
             The `History` of the autoencoder's `fit`.
         """
         x = np.asarray(x, dtype="float32") if not hasattr(x, "element_spec") else x
-        if self._autoencoder is None:
-            inputs = keras.Input(tuple(x.shape[1:]))
-            model = keras.Model(inputs, self.encoder(inputs), name=f"{self.name}_autoencoder")
-            object.__setattr__(self, "_autoencoder", model)
-        self._ensure_built(x)
-        self._autoencoder.compile(optimizer=optimizer, loss=loss)
+        # Under the CRHN's tf.distribute strategy, if it was made in one (a no-op elsewhere).
+        with strategy_scope(self):
+            if self._autoencoder is None:
+                inputs = keras.Input(tuple(x.shape[1:]))
+                model = keras.Model(inputs, self.encoder(inputs), name=f"{self.name}_autoencoder")
+                object.__setattr__(self, "_autoencoder", model)
+            self._ensure_built(x)
+            self._autoencoder.compile(optimizer=optimizer, loss=loss)
         return self._autoencoder.fit(x, x, **fit_kwargs)
 
     def autoencoder(self):

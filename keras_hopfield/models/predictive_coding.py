@@ -18,6 +18,7 @@ import math
 import keras
 from keras import ops
 
+from keras_hopfield.backend.distribution import require_single_replica
 from keras_hopfield.backend.loops import fixed_loop
 
 __all__ = [
@@ -550,6 +551,13 @@ class PredictiveCodingMemory(keras.Model):
 
     def _learn(self, x0):
         """One inference-learning iteration on the full stored batch."""
+        require_single_replica(
+            type(self).__name__,
+            "inference learning is one full-batch step with one set of value nodes per stored image, "
+            "and each replica would see only its slice of the stored set.",
+            "Train it on one device, or on the JAX backend under keras.distribution.DataParallel, "
+            "which shards the stored set over devices without splitting the step.",
+        )
         if not self.value_nodes:
             raise ValueError(
                 "Training needs the number of stored images: pass `num_memories=` to PredictiveCodingMemory "
