@@ -149,6 +149,32 @@ def test_retrieval_corrects_flipped_bits_and_energy_decreases(stored_memory, rng
     assert np.all(np.diff(energies, axis=0) <= 1e-3)
 
 
+def test_continuous_dynamics_are_a_contraction_to_one_state(stored_memory, rng):
+    memory, z, _ = stored_memory
+    continuous = RestrictedHopfieldMemory.from_config({**memory.get_config(), "dynamics": "continuous", "max_steps": 200})
+    continuous.build((None, z.shape[1]))
+    continuous.set_weights(memory.get_weights())
+    assert continuous.get_config()["dynamics"] == "continuous" and continuous.get_config()["tolerance"] == 1e-3
+    # The query enters through the sign interface: a ±0.7 copy gives what its sign gives.
+    noisy = flip(rng, z, 0.05)
+    np.testing.assert_allclose(to_np(continuous(0.7 * noisy)), to_np(continuous(noisy)), atol=1e-6)
+    # One continuous step from a stored pattern keeps its signs (it is a binary fixed point) ...
+    trajectory = to_np(continuous.trajectory(z, steps=3))
+    np.testing.assert_array_equal(np.sign(trajectory[1]), z)
+    assert np.all(np.abs(trajectory[1]) < 1.0)
+    # ... but T is non-expansive (semi-orthogonal W) with tanh gain < 1: iterated without
+    # re-binarising it contracts every state to the same fixed point (docs/crhn.md).
+    v, steps = continuous.retrieve(z, return_steps=True)
+    v, steps = to_np(v), to_np(steps)
+    assert np.all(steps < 200) and np.abs(to_np(continuous.step(v)) - v).max() < 1e-3  # converged
+    assert np.abs(v - v.mean(axis=0)).max() < 0.05  # one state for all 24 stored patterns
+    assert (np.sign(v) == z).mean() < 0.6  # which is none of them
+    with pytest.raises(ValueError, match="`dynamics` must be one of"):
+        RestrictedHopfieldMemory(dynamics="analog")
+    with pytest.raises(ValueError, match="`tolerance` must be a number > 0"):
+        RestrictedHopfieldMemory(dynamics="continuous", tolerance=0)
+
+
 def test_memory_bad_inputs(stored_memory, rng):
     memory, _, _ = stored_memory
     with pytest.raises(ValueError, match="latent size 50"):

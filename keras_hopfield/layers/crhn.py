@@ -429,6 +429,7 @@ class CRHNEncoder(keras.layers.Layer):
 
 # --------------------------------------------------------------------------- memory
 SRA_MODES = ("both", "left", "right")
+DYNAMICS = ("binary", "continuous")
 
 
 @keras.saving.register_keras_serializable(package="keras_hopfield")
@@ -442,9 +443,13 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
     $$h^0 = z,\\quad h^{k+1} = \\tanh(h^k W^k + b^{k+1}),\\qquad
       r^K = h^K,\\quad r^k = \\tanh(r^{k+1} W^{k\\top} + c^k).$$
 
-    One retrieval step is `T(z) = r⁰`; the latent interface is binary, so
+    One retrieval step is `T(z) = r⁰`. With `dynamics="binary"` (the default)
     retrieval iterates `z ← sgn(T(z))` inside `keras.ops.while_loop` until no
-    latent changes (or `max_steps`). Stored patterns are fixed points,
+    latent changes (or `max_steps`); with `dynamics="continuous"` only the
+    interface is binary (papers/003 §IV-A: "the subsequent Hopfield dynamics
+    remain continuous"): `v⁰ = sgn(z)`, then `v ← T(v)` until
+    `max |Δv| < tolerance`, and the continuous `v ∈ (−1, 1)` is returned (the
+    decoder reads it out). Stored patterns are binary fixed points,
     `sgn(T(z^μ)) = z^μ`. Because every `W^k` has spectral norm 1 and tanh is
     1-Lipschitz, `T` is non-expansive: `‖T(z + δ) − T(z)‖ ≤ ‖δ‖`
     (papers/003 Prop. 3).
@@ -489,6 +494,10 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         sra: `"both"` (LSRA then RSRA per layer), `"left"` or `"right"`.
         use_bias: Fit biases `b`, `c` (as Procrustes translations).
         store_on_fit: One SRA sweep on the batch per training call.
+        dynamics: `"binary"` (re-binarise every step) or `"continuous"`
+            (binary interface, continuous dynamics; see above).
+        tolerance: Stop the continuous dynamics when no latent moves by
+            `tolerance` or more (`max |Δv|`), a float > 0.
         seed: Int or `None`, seeds the random semi-orthogonal initial weights.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
@@ -520,6 +529,8 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         sra="both",
         use_bias=True,
         store_on_fit=False,
+        dynamics="binary",
+        tolerance=1e-3,
         seed=None,
         **kwargs,
     ):
@@ -542,6 +553,12 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
             raise ValueError(f"`sra` must be one of {SRA_MODES}. Received: sra={sra!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
+        if dynamics not in DYNAMICS:
+            raise ValueError(f"`dynamics` must be one of {DYNAMICS}. Received: dynamics={dynamics!r}")
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
+            raise ValueError(f"`tolerance` must be a number > 0. Received: tolerance={tolerance!r}")
+        self.dynamics = dynamics
+        self.tolerance = float(tolerance)
         self.max_steps = max_steps
         self.target_activation = float(target_activation)
         self.max_sweeps = max_sweeps
@@ -628,17 +645,33 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         self._check_latent(v, "state")
         return self._step(v, self._params(v.dtype))
 
+    def _update(self, state, params):
+        """One retrieval step of the chosen dynamics: `sgn(T(z))` or `T(v)`."""
+        new = self._step(state, params)
+        return binarize(new, dtype=state.dtype) if self.dynamics == "binary" else new
+
+    def _moved(self, new, old):
+        """Per example: did the step change the state (binary: any bit; continuous: by `tolerance`)?"""
+        if self.dynamics == "binary":
+            return ops.any(ops.not_equal(new, old), axis=-1)
+        return ops.max(ops.abs(new - old), axis=-1) >= self.tolerance
+
     def retrieve(self, latent, return_steps=False, params=None):
-        """Iterates `z ← sgn(T(z))` in a compiled `while_loop` until no latent changes.
+        """Runs the retrieval dynamics in a compiled `while_loop` until no latent moves.
+
+        `dynamics="binary"`: `z ← sgn(T(z))` until no bit changes;
+        `"continuous"`: `v ← T(v)` from `v = sgn(latent)` until
+        `max |Δv| < tolerance`. Either stops after `max_steps`.
 
         Args:
             latent: Latents `(N, n)`; binarised with `sgn` first.
-            return_steps: Also return how many steps changed each latent.
+            return_steps: Also return how many steps moved each latent.
             params: Internal: weights to use instead of the stored ones.
 
         Returns:
-            Retrieved binary latents `(N, n)` (and the steps per example
-            `(N,)` int32 with `return_steps`).
+            Retrieved latents `(N, n)`: binary, or in `(−1, 1)` for the
+            continuous dynamics (and the steps per example `(N,)` int32 with
+            `return_steps`).
         """
         z = binarize(ops.convert_to_tensor(latent), dtype=self.compute_dtype)
         self._check_latent(z)
@@ -649,8 +682,8 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
             return ops.logical_and(changed, i < self.max_steps)
 
         def body(z, steps, changed, i):
-            new = binarize(self._step(z, params), dtype=z.dtype)
-            moved = ops.any(ops.not_equal(new, z), axis=-1)
+            new = self._update(z, params)
+            moved = self._moved(new, z)
             return new, steps + ops.cast(moved, "int32"), ops.any(moved), i + 1
 
         z, steps, _, _ = ops.while_loop(
@@ -659,7 +692,7 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         return (z, steps) if return_steps else z
 
     def trajectory(self, latent, steps=None):
-        """The binary latents along retrieval, `z(0) .. z(steps)` (eager helper).
+        """The latents along retrieval, `z(0) .. z(steps)`, for either dynamics (eager helper).
 
         Args:
             latent: Latents `(N, n)` (binarised first).
@@ -674,7 +707,7 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         params = self._params(z.dtype)
         states = [z]
         for _ in range(self.max_steps if steps is None else int(steps)):
-            states.append(binarize(self._step(states[-1], params), dtype=z.dtype))
+            states.append(self._update(states[-1], params))
         return ops.stack(states, axis=0)
 
     def energy(self, state):
@@ -921,6 +954,8 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
                 "sra": self.sra,
                 "use_bias": self.use_bias,
                 "store_on_fit": self.store_on_fit,
+                "dynamics": self.dynamics,
+                "tolerance": self.tolerance,
                 "seed": self.seed,
             }
         )

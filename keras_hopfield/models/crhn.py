@@ -165,7 +165,8 @@ class CRHN(keras.Model):
 
         Args:
             x: Query images `(N, H, W, C)`.
-            return_trajectory: Also return the binary latent trajectory
+            return_trajectory: Also return the latent trajectory (binary, or continuous
+                with `memory.dynamics == "continuous"`)
                 `(memory.max_steps + 1, N, latent_size)` (converged latents repeat).
 
         Returns:
