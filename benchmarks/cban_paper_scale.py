@@ -36,7 +36,7 @@ import shlex
 import sys
 
 # The paper's settings (App. D.3, D.4), and the defaults of examples/cban_completion.py
-# (DEFAULT_CHANNELS, DEFAULT_MAX_TRAIN_STEPS; a test keeps the two equal).
+# (DEFAULT_CHANNELS, V2_MAX_TRAIN_STEPS: the net and unroll of the v2 runs; a test keeps them equal).
 DATASETS = {
     "cifar10": {"shape": (32, 32, 3), "paper_channels": (40, 120, 440), "paper_images": 50_000, "paper_epochs": 150},
     "omniglot": {"shape": (28, 28, 1), "paper_channels": (128, 256, 512), "paper_images": 15_424, "paper_epochs": 100},

@@ -4,20 +4,23 @@ Four models complete masked test images; all see the same training images,
 the same fresh masks every epoch and the same number of epochs:
 
 * **CBAN** — convolutional bipartite attractor net, tied (symmetric) kernels,
-  `L_SE` with TD(1) transient training (loss at every settling iteration;
-  for examples still settling after the `--max-train-steps` unrolled
-  iterations, the last one's loss also counts for the iterations up to
-  `--td-horizon`, default `--max-steps`: `CBAN(td_horizon=...)`, see
-  docs/cban_experiments.md);
+  `L_SE` with plain TD(1) transient training: the loss summed over every
+  settling iteration until the example settles (max |Δx| < 0.01), up to
+  `--max-train-steps` (100, the paper's cap). `--td-horizon` (off by default,
+  not in the paper) lets the last unrolled iteration's loss stand in for
+  iterations not run when the unroll is truncated;
 * **CBAN-asym** — the same with an independent down kernel per block
   (`CBANBlock(..., tied=False)`; no energy function);
 * **CBAN-noTD** — tied kernels, loss at the last unrolled iteration only
   (`training_mode="final"`);
+* **CD-VAE** — the paper's baseline (§4.3): a convolutional denoising VAE
+  that takes the masked image (only) and outputs the completion: conv
+  encoder → Gaussian latent (reparameterised) → conv decoder, trained on the
+  ELBO (summed squared error + KL); completions decode the latent mean;
 * **AE** — a plain convolutional denoising autoencoder (Conv2D /
   Conv2DTranspose) of similar parameter count that takes the masked image and
-  the mask as two channels and outputs the whole image (sigmoid, MSE). The
-  paper's baseline was a convolutional denoising VAE; a deterministic AE is
-  the simpler member of that family.
+  the mask as two channels and outputs the whole image (sigmoid, MSE): a
+  deterministic baseline kept from earlier runs.
 
 Not in the default list: **CBAN-implicit** (`--models cban_implicit`) — tied
 kernels trained with the implicit (Almeida–Pineda) gradient of `L_SE` at the
@@ -34,8 +37,8 @@ known pixels.
 slope `--alpha` outside [−1, 1], default 0.2) instead of tanh, the activation
 of the paper's completion nets.
 
-Completions keep the known pixels (the CBAN clamps them; the AE's output is
-pasted into the unknown pixels only), so all four are scored on the same
+Completions keep the known pixels (the CBAN clamps them; the AE's and the
+CD-VAE's outputs are pasted into the unknown pixels only), so all are scored on the same
 footing: PSNR and SSIM of the whole completed image in [0, 1] against the
 original, mean ± standard error over the masked test images.
 
@@ -52,10 +55,11 @@ the validation split.
 
 Scaling (vs App. D.3–D.4; see JSON `scaling`): hidden channels 16/32/32
 instead of 128/256/512 (Omniglot) or 40/120/440 (CIFAR-10), 3×3 kernels with
-2×2 pooling between hidden layers as in the paper; TD(1) unrolled for
-`--max-train-steps` (12) iterations instead of settling to convergence (≤ 100);
-test-time settling ≤ `--max-steps` (50, θ = 0.01); Adam 1e-3 for a few epochs
-on a few thousand images instead of 5e-4 for > 100 epochs on the full sets.
+2×2 pooling between hidden layers as in the paper; settling to convergence
+(θ = 0.01, ≤ 100 iterations) at training and test time as in the paper, the
+fraction of test images that converged reported per model; Adam 1e-3 for a
+few epochs on a few thousand images instead of 5e-4 for > 100 epochs on the
+full sets.
 The epoch reported for every model is the one with the best validation PSNR
 (validation masks fixed, test data never used for a choice).
 
@@ -89,14 +93,19 @@ from _common import (
     positive_float,
 )
 
-MODELS = ("cban", "cban_asym", "cban_notd", "ae", "cban_implicit")
-DEFAULT_MODELS = MODELS[:4]
+MODELS = ("cban", "cban_asym", "cban_notd", "cd_vae", "ae", "cban_implicit")
+DEFAULT_MODELS = MODELS[:5]
 DEFAULT_CHANNELS = (16, 32, 32)  # hidden channels (the paper: 40/120/440 and 128/256/512)
-DEFAULT_MAX_TRAIN_STEPS = 12  # unrolled TD(1) iterations (the paper: to convergence, ~50)
+# Settling, as in App. D.3-D.4: until max |Δx| < 0.01 or 100 iterations, at training and test time;
+# TD(1) sums the loss over every iteration until an example settles (frozen examples add nothing).
+DEFAULT_MAX_TRAIN_STEPS = 100
+DEFAULT_MAX_STEPS = 100
+V2_MAX_TRAIN_STEPS = 12  # the truncated unroll of the v2 runs (docs/cban_experiments.md, benchmarks/cban_paper_scale.py)
 LABELS = {
     "cban": "CBAN",
     "cban_asym": "CBAN-asym",
     "cban_notd": "CBAN-noTD",
+    "cd_vae": "CD-VAE",
     "ae": "AE",
     "cban_implicit": "CBAN-implicit",
 }
@@ -198,6 +207,55 @@ def build_ae(shape, args):
     return keras.Model(inp, out, name="conv_denoising_ae")
 
 
+def build_cd_vae(shape, args):
+    """Convolutional denoising VAE (papers/001 §4.3): masked image in, completion out.
+
+    Encoder: three 3×3 convolutions (the AE's widths, two of stride 2) and 1×1
+    convolutions to the mean and log-variance of a spatial Gaussian latent
+    (H/4 × W/4 × `--vae-latent` channels, so the parameter count stays near
+    the AE's); decoder: the mirror image to a sigmoid image. Loss: the negative
+    ELBO per image, `Σ_pixels (x − x̂)² + KL(q(z|x̃) ‖ N(0, I))` (the KL is
+    added with `add_loss` by the sampling layer).
+    """
+    import keras
+    from keras import layers, ops
+
+    c1, c2, c3 = args.channels
+
+    class GaussianSample(layers.Layer):
+        def __init__(self, seed=0, **kw):
+            super().__init__(**kw)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, mean, log_var, training=None):
+            kl = -0.5 * ops.sum(ops.reshape(1.0 + log_var - ops.square(mean) - ops.exp(log_var),
+                                            (ops.shape(mean)[0], -1)), axis=-1)
+            self.add_loss(ops.mean(kl))
+            if not training:
+                return mean  # completions use the posterior mean
+            eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+            return mean + ops.exp(0.5 * log_var) * eps
+
+    inp = keras.Input(shape)
+    h = layers.Conv2D(c1, 3, padding="same", activation="elu")(inp)
+    h = layers.Conv2D(c2, 3, strides=2, padding="same", activation="elu")(h)
+    h = layers.Conv2D(c3, 3, strides=2, padding="same", activation="elu")(h)
+    mean, log_var = layers.Conv2D(args.vae_latent, 1)(h), layers.Conv2D(args.vae_latent, 1)(h)
+    z = GaussianSample(seed=args.seed)(mean, log_var)
+    h = layers.Conv2D(c3, 1, activation="elu")(z)
+    h = layers.Conv2DTranspose(c2, 3, strides=2, padding="same", activation="elu")(h)
+    h = layers.Conv2DTranspose(c1, 3, strides=2, padding="same", activation="elu")(h)
+    out = layers.Conv2D(shape[2], 3, padding="same", activation="sigmoid")(h)
+    return keras.Model(inp, out, name="conv_denoising_vae")
+
+
+def summed_squared_error(y_true, y_pred):
+    """Σ over the pixels of one image (the Gaussian log-likelihood up to constants), per image."""
+    from keras import ops
+
+    return ops.sum(ops.reshape(ops.square(y_true - y_pred), (ops.shape(y_true)[0], -1)), axis=-1)
+
+
 def complete(kind, model, images, known, args, budget=None):
     """Completed images in [0, 1] (known pixels kept) and settle steps (CBANs), settling ≤ `budget` iterations."""
     from keras import ops
@@ -207,6 +265,9 @@ def complete(kind, model, images, known, args, budget=None):
         x, k = images[i : i + args.eval_batch], known[i : i + args.eval_batch]
         if kind == "ae":
             pred = np.asarray(ops.convert_to_numpy(model(np.concatenate([x * k, k], -1), training=False)))
+            paste = True
+        elif kind == "cd_vae":
+            pred = np.asarray(ops.convert_to_numpy(model(x * k, training=False)))
             paste = True
         else:
             res = model.settle((to_state(x) * k, k), max_steps=budget or args.max_steps)
@@ -269,8 +330,13 @@ def run_dataset(name, args, command, out_dir, figures):
     results, completions = {}, {}
     for kind in args.models:
         keras.utils.set_random_seed(args.seed)
-        model = build_ae(shape, args) if kind == "ae" else build_cban(kind, shape, args)
-        model.compile(optimizer=keras.optimizers.Adam(args.lr), **({"loss": "mse"} if kind == "ae" else {}))
+        if kind == "ae":
+            model, loss = build_ae(shape, args), {"loss": "mse"}
+        elif kind == "cd_vae":
+            model, loss = build_cd_vae(shape, args), {"loss": summed_squared_error}
+        else:
+            model, loss = build_cban(kind, shape, args), {}
+        model.compile(optimizer=keras.optimizers.Adam(args.lr), **loss)
         n_params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
         history, best, best_weights = [], -np.inf, None
         start = time.time()
@@ -280,6 +346,8 @@ def run_dataset(name, args, command, out_dir, figures):
             if kind == "ae":
                 h = model.fit(np.concatenate([x_train * k_train, k_train], -1), x_train,
                               batch_size=args.batch, epochs=1, verbose=0, shuffle=True)
+            elif kind == "cd_vae":
+                h = model.fit(x_train * k_train, x_train, batch_size=args.batch, epochs=1, verbose=0, shuffle=True)
             else:
                 t = to_state(x_train)
                 h = model.fit((t * k_train, k_train), t, batch_size=args.batch, epochs=1, verbose=0, shuffle=True)
@@ -302,7 +370,7 @@ def run_dataset(name, args, command, out_dir, figures):
         train_seconds = time.time() - start
         model.set_weights(best_weights)
         budget, by_budget = None, {}
-        if kind != "ae":
+        if kind not in ("ae", "cd_vae"):
             # Test-time settling budget chosen on validation: the training horizon or longer.
             for b in args.budgets if len(args.budgets) > 1 else []:
                 by_budget[b] = round(float(scores(x_val, complete(kind, model, x_val, k_val, args, b)[0])[0].mean()), 3)
@@ -328,13 +396,21 @@ def run_dataset(name, args, command, out_dir, figures):
             r["settle_steps_mean"] = float(steps.mean())
             r["settle_steps_max"] = int(steps.max())
             r["converged_fraction"] = float((steps < budget).mean())
+            # At the end of training, on training images with fresh masks: the settling it was trained on.
+            n_tr = min(len(x_train), args.eval_batch)
+            k_tr = make_masks(name, x_train[:n_tr], seed_base + 555_001)
+            _, tr_steps = complete(kind, model, x_train[:n_tr], k_tr, args, args.max_train_steps)
+            r["train_converged_fraction"] = float((tr_steps < args.max_train_steps).mean())
+            r["train_settle_steps_mean"] = float(tr_steps.mean())
             n_cyc = min(len(x_test), args.cycle_examples)
             r["cycles"] = cycle_stats(model, x_test[:n_cyc], k_test[:n_cyc], args.max_steps)
         results[kind] = r
         completions[kind] = comp
         print(f"[{name}] {LABELS[kind]:10s} test PSNR {r['psnr_mean']:.2f}±{r['psnr_sem']:.2f}  "
               f"SSIM {r['ssim_mean']:.3f}±{r['ssim_sem']:.3f}"
-              + (f"  settle steps {r['settle_steps_mean']:.1f} (budget {budget})" if steps is not None else "")
+              + (f"  settle steps {r['settle_steps_mean']:.1f} (budget {budget}), converged "
+                 f"{100 * r['converged_fraction']:.1f} % (train {100 * r['train_converged_fraction']:.1f} %)"
+                 if steps is not None else "")
               + f"  ({n_params} params, best epoch {best_epoch}, {train_seconds:.0f}s)", flush=True)
 
     # Masked input itself as a reference point (unknown pixels filled with 0).
@@ -405,7 +481,9 @@ def run_dataset(name, args, command, out_dir, figures):
             "max_train_steps": args.max_train_steps,
             "td_horizon": args.td_horizon,
             "test_max_steps": args.max_steps,
-            "test_settle_budget": f"per model, the best on validation of {args.budgets}",
+            "test_settle_budget": (f"per model, the best on validation of {args.budgets}" if len(args.budgets) > 1
+                                   else f"{args.budgets[0]} (settle to convergence, θ = 0.01)"),
+            "vae_latent": args.vae_latent,
             "cycle_analysis": f"trajectory of {args.max_steps} iterations on the first {args.cycle_examples} test images",
             "paper_max_steps": 100,
             "epochs": args.epochs,
@@ -439,10 +517,11 @@ def main(argv=None):
     p.add_argument("--eval-batch", type=int, default=250)
     p.add_argument("--channels", default=",".join(map(str, DEFAULT_CHANNELS)))
     p.add_argument("--max-train-steps", type=int, default=DEFAULT_MAX_TRAIN_STEPS)
-    p.add_argument("--max-steps", type=int, default=50)
+    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="test-time settling cap")
     p.add_argument("--td-horizon", type=int, default=None,
-                   help="TD(1) truncation correction for CBAN/CBAN-asym (CBAN.td_horizon): default --max-steps; "
-                        "0 = plain truncated sum over the unrolled iterations")
+                   help="TD(1) truncation correction for CBAN/CBAN-asym (CBAN.td_horizon, not in the paper): "
+                        "off by default (plain TD(1))")
+    p.add_argument("--vae-latent", type=int, default=8, help="latent channels of the CD-VAE (at H/4 × W/4)")
     p.add_argument("--kernel-std", type=positive_float, default=None,
                    help="std of the CBANs' Gaussian kernel init (default CBANBlock's 0.01; the paper's CIFAR-10: 1e-4)")
     p.add_argument("--replicate-visible", action="store_true",
@@ -454,7 +533,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     add_lr_decay_argument(p, note="the paper: 20; ")
     p.add_argument("--budgets", default=None,
-                   help="test-time settle budgets to choose from on validation (default: max-train-steps, 2x, max-steps)")
+                   help="test-time settle budgets to choose from on validation (default: --max-steps only, i.e. "
+                        "settle to convergence)")
     p.add_argument("--cycle-examples", type=int, default=100)
     p.add_argument("--data-dir", default=os.environ.get("KERAS_HOPFIELD_DATA"))
     p.add_argument("--seed", type=int, default=0)
@@ -476,14 +556,12 @@ def main(argv=None):
         args.channels, args.max_train_steps, args.max_steps = [4, 8, 8], 3, 8
         args.batch, args.cycle_examples, args.budgets = 16, 16, "3"
 
-    if args.td_horizon is None:
-        args.td_horizon = args.max_steps
     args.td_horizon = args.td_horizon or None
 
     if args.budgets:
         args.budgets = sorted({int(b) for b in args.budgets.split(",")})
     else:
-        args.budgets = sorted({args.max_train_steps, 2 * args.max_train_steps, args.max_steps})
+        args.budgets = [args.max_steps]
 
     out_dir, figures = output_dirs(args)
     command = command_line("cban_completion.py", argv)

@@ -84,8 +84,10 @@ if str(REPO) not in sys.path:
 
 from _common import command_line, output_dirs
 
-MODELS = ("crhn", "mhn", "ablation", "pcn")
-LABELS = {"crhn": "CRHN", "mhn": "MHN", "ablation": "CRHN w/o RHN", "pcn": "PCN", "input": "input"}
+MODELS = ("crhn", "crhn_continuous", "mhn", "mhn_latent", "mhn_latent_plain", "ablation", "pcn")
+LABELS = {"crhn": "CRHN", "crhn_continuous": "CRHN (continuous RHN)", "mhn": "MHN",
+          "mhn_latent": "MHN (latent, Adam)", "mhn_latent_plain": "MHN (latent, Adam, no LayerNorms)",
+          "ablation": "CRHN w/o RHN", "pcn": "PCN", "input": "input"}
 BETAS = (1.0, 2.0, 3.0, 5.0, 10.0, 100.0, 1000.0)
 ATTACKS = ("fgsm", "ffgsm", "bim", "pgd", "mifgsm", "nifgsm", "difgsm", "eotpgd")
 VALIDATION_SEED = 9_999  # the β-validation corruptions only
@@ -98,8 +100,15 @@ def parse_args(argv=None):
                    help="data directory (default: $KERAS_HOPFIELD_DATA)")
     p.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 250, 500], help="memory-set sizes")
     p.add_argument("--seeds", type=int, default=5, help="seeds (memory subsets + RHN inits) for sizes <= 100")
-    p.add_argument("--big-seeds", type=int, default=3, help="seeds for sizes > 100")
+    p.add_argument("--big-seeds", type=int, default=5, help="seeds for sizes > 100")
     p.add_argument("--models", nargs="+", default=["crhn", "mhn", "ablation"], choices=MODELS)
+    p.add_argument("--ae-data", default="train", choices=["train", "memory"],
+                   help="what the CRHN's tied encoder-decoder is fitted to: the training split (once) or each "
+                        "memory set itself (papers/003 §V-A: 'trained to memorize the selected samples')")
+    p.add_argument("--memory-steps", type=int, default=1500,
+                   help="Adam steps (batch 32) of each per-memory-set fit: the CRHN autoencoder with "
+                        "--ae-data memory, and the latent MHN")
+    p.add_argument("--mhn-lr", type=float, default=1e-3, help="Adam learning rate of the latent MHN")
     p.add_argument("--queries", type=int, default=100, help="stored images scored per corruption and set")
     p.add_argument("--attack-images", type=int, default=20, help="stored images attacked per set")
     p.add_argument("--eps", type=float, nargs="+", default=[0.05, 0.1, 0.3, 0.5], help="attack ε grid (L∞)")
@@ -132,6 +141,7 @@ def parse_args(argv=None):
         args.filters, args.latent, args.hidden = [4, 8], 64, 32
         args.max_sweeps, args.max_steps = 5, 5
         args.ae_images, args.ae_epochs, args.surrogate_epochs = 64, 1, 1
+        args.memory_steps = 4
         args.pcn_width, args.pcn_epochs = 16, 3
     return args
 
@@ -240,6 +250,67 @@ def batched(fn, x, batch=256):
     return np.concatenate([to_np(fn(x[i : i + batch])) for i in range(0, len(x), batch)], axis=0)
 
 
+def epochs_for(steps, n_images, batch=32):
+    """Epochs that give about `steps` optimiser steps on `n_images` images (at least one epoch)."""
+    return max(1, int(round(steps / math.ceil(n_images / batch))))
+
+
+def fit_crhn_autoencoder(images, args, seed, epochs):
+    """A tied CRHN encoder/decoder fitted to `images` (stage 1), returned with its loss history."""
+    import keras
+
+    from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
+    from keras_hopfield.models.crhn import CRHN
+
+    encoder = CRHNEncoder(filters=tuple(args.filters), kernel_size=4, strides=2, latent_dim=args.latent,
+                          kernel_initializer=keras.initializers.GlorotUniform(seed))
+    crhn = CRHN(encoder, RestrictedHopfieldMemory(hidden_units=args.hidden, seed=seed))
+    history = crhn.fit_autoencoder(images, optimizer=keras.optimizers.Adam(2e-3), epochs=epochs, batch_size=32,
+                                   verbose=0)
+    return encoder, [float(v) for v in history.history["loss"]]
+
+
+def latent_mhn(images, args, seed, layer_norms=True):
+    """The MHN baseline of papers/003 §III: a conv encoder, a Hopfield layer over the memory in latent
+    space and a conv decoder, trained end to end with Adam to reconstruct the memory set.
+
+    The Hopfield layer is `HopfieldLookup` (stored patterns and values are weights, one per stored
+    image, as in `hflayers.HopfieldLayer`) with the defaults of `hflayers.Hopfield`: LayerNorms on the
+    state, stored and value patterns, learned W_Q, W_K, W_V, W_O, one head, β = 1/√d
+    (`layer_norms=False`: the same without the three LayerNorms).
+    """
+    import keras
+
+    from keras_hopfield.layers import HopfieldLookup
+
+    h, w, c = images.shape[1:]
+
+    def init(k):
+        return keras.initializers.GlorotUniform(1000 * seed + k)
+
+    inputs = keras.Input((h, w, c))
+    t = inputs
+    for i, f in enumerate(args.filters):
+        t = keras.layers.Conv2D(f, 4, strides=2, padding="same", activation="relu", kernel_initializer=init(i))(t)
+    shape = tuple(int(d) for d in t.shape[1:])
+    t = keras.layers.Dense(args.latent, kernel_initializer=init(10))(keras.layers.Flatten()(t))
+    norms = {} if layer_norms else {f"normalize_{k}{a}": False for k in ("query", "memory", "value") for a in ("", "_affine")}
+    t = HopfieldLookup(memory_size=len(images), memory_initializer=init(11), kernel_initializer=init(12),
+                       name="hopfield", **norms)(t)
+    t = keras.layers.Dense(int(np.prod(shape)), activation="relu", kernel_initializer=init(13))(t)
+    t = keras.layers.Reshape(shape)(t)
+    channels = list(reversed(args.filters[:-1])) + [c]
+    for i, f in enumerate(channels):
+        last = i == len(channels) - 1
+        t = keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation="sigmoid" if last else "relu",
+                                         kernel_initializer=init(20 + i))(t)
+    model = keras.Model(inputs, t, name="latent_mhn")
+    model.compile(optimizer=keras.optimizers.Adam(args.mhn_lr), loss="mse")
+    history = model.fit(images, images, batch_size=32, epochs=epochs_for(args.memory_steps, len(images)),
+                        shuffle=True, verbose=0)
+    return model, [float(v) for v in history.history["loss"]]
+
+
 # ---------------------------------------------------------------- main
 def main(argv=None):
     args = parse_args(argv)
@@ -248,8 +319,7 @@ def main(argv=None):
     from keras_hopfield import attacks as A
     from keras_hopfield import datasets
     from keras_hopfield import plotting as P
-    from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
-    from keras_hopfield.models.crhn import CRHN
+    from keras_hopfield.layers.crhn import RestrictedHopfieldMemory
 
     out_dir, fig_dir = output_dirs(args)
     suffix = "" if args.dataset == "tiny_imagenet" else f"_{args.dataset}"  # file names: crhn_robustness<suffix>.json
@@ -272,13 +342,11 @@ def main(argv=None):
 
     # ------------------------------------------------ stage 1 (once): autoencoder and surrogate
     t = time.time()
-    encoder = CRHNEncoder(filters=tuple(args.filters), kernel_size=4, strides=2, latent_dim=args.latent)
-    base = CRHN(encoder, RestrictedHopfieldMemory(hidden_units=args.hidden, seed=args.seed))
-    history = base.fit_autoencoder(train, optimizer=keras.optimizers.Adam(2e-3), epochs=args.ae_epochs,
-                                   batch_size=32, verbose=0)
+    encoder, ae_loss = None, []
+    if args.ae_data == "train":
+        encoder, ae_loss = fit_crhn_autoencoder(train, args, args.seed, args.ae_epochs)
+        log(f"CRHN autoencoder (training split): loss {ae_loss[0]:.4f} -> {ae_loss[-1]:.4f}")
     timings["autoencoder_fit"] = time.time() - t
-    ae_loss = [float(v) for v in history.history["loss"]]
-    log(f"CRHN autoencoder: loss {ae_loss[0]:.4f} -> {ae_loss[-1]:.4f} ({timings['autoencoder_fit']:.0f}s)")
     t = time.time()
     surrogate = A.train_surrogate_autoencoder(train, epochs=args.surrogate_epochs, batch_size=32,
                                               filters=(16, 32) if not args.quick else (4,), learning_rate=3e-3,
@@ -286,11 +354,11 @@ def main(argv=None):
     timings["surrogate_fit"] = time.time() - t
     log(f"surrogate autoencoder trained ({timings['surrogate_fit']:.0f}s)")
 
-    def encode(x):
-        return batched(encoder.encode, x)
+    def encode(x, enc):
+        return batched(enc.encode, x)
 
-    def decode(z):
-        return batched(encoder.decode, z)
+    def decode(z, enc):
+        return batched(enc.decode, z)
 
     # ------------------------------------------------ memory sets: nested random subsets of the test split
     n_seeds = max(args.seeds, args.big_seeds)
@@ -326,18 +394,20 @@ def main(argv=None):
         log(f"{attack}: adversarial queries ready")
     timings["inputs"] = time.time() - t
 
-    # Latents of every input (the encoder is shared by all sizes) and the ablation's outputs.
+    # With one autoencoder for every memory set, the latents of every input (and the ablation's
+    # outputs) are shared by all sizes; with --ae-data memory they are computed per memory set below.
     t = time.time()
-    latents = {key: encode(x) for key, x in inputs.items()}
     outputs = {}  # (model, size, seed, condition) -> retrieved images
-    if "ablation" in args.models:
-        for key, z in latents.items():
-            ablation = decode(z)
-            for size in sizes:
-                if key[0] < seeds_for(size):
-                    outputs[("ablation", size) + key] = ablation
+    shared_latents = {}
+    if encoder is not None:
+        shared_latents = {key: encode(x, encoder) for key, x in inputs.items()}
+        if "ablation" in args.models:
+            for key, z in shared_latents.items():
+                ablation = decode(z, encoder)
+                for size in sizes:
+                    if key[0] < seeds_for(size):
+                        outputs[("ablation", size) + key] = ablation
     timings["encode_and_ablation"] = time.time() - t
-    log("latents and ablation outputs ready")
 
     # β of the MHN, per size, on validation corruptions of the seed-0 set (seed never used by the tests).
     betas, beta_table = {}, {}
@@ -356,32 +426,55 @@ def main(argv=None):
         log("MHN β (validation): " + ", ".join(f"{s}: {b:g}" for s, b in betas.items()))
 
     # ------------------------------------------------ stage 2 per memory set
-    store_info = []
-    t_store = t_retrieve = t_mhn = t_pcn = 0.0
+    store_info, memory_fits = [], []
+    t_store = t_retrieve = t_mhn = t_pcn = t_latent_mhn = t_memory_ae = 0.0
     for size in sizes:
         for s in range(seeds_for(size)):
             memory_images = pool[perms[s][:size]]
             keys = [k for k in inputs if k[0] == s]
+            fit_record = {"size": size, "seed": s}
+            if encoder is not None:
+                enc, latents = encoder, shared_latents
+            else:  # the tied encoder-decoder fitted to this memory set itself
+                t = time.time()
+                enc, loss = fit_crhn_autoencoder(memory_images, args, args.seed + 100 * s + size,
+                                                 epochs_for(args.memory_steps, size))
+                latents = {key: encode(inputs[key], enc) for key in keys}
+                if "ablation" in args.models:
+                    for key in keys:
+                        outputs[("ablation", size) + key] = decode(latents[key], enc)
+                fit_record.update(crhn_autoencoder_loss=loss[-1], crhn_autoencoder_epochs=len(loss),
+                                  crhn_autoencoder_seconds=time.time() - t)
+                t_memory_ae += time.time() - t
+                log(f"size {size} seed {s}: CRHN autoencoder fitted to the memory set, loss {loss[-1]:.4f} "
+                    f"({len(loss)} epochs, {time.time() - t:.0f}s)")
             if "crhn" in args.models:
                 t = time.time()
                 memory = RestrictedHopfieldMemory(hidden_units=args.hidden, max_steps=args.max_steps,
                                                   max_sweeps=args.max_sweeps, seed=args.seed + s,
                                                   target_activation=args.target_activation)
-                z_mem = encode(memory_images)
+                z_mem = encode(memory_images, enc)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     info = memory.store(z_mem)
-                retrieved_stored = to_np(memory.retrieve(z_mem))
+                retrieved_stored = np.sign(to_np(memory.retrieve(z_mem)))  # continuous dynamics: read the signs
                 info.update(size=size, seed=s, bits_correct=float((retrieved_stored == z_mem).mean()),
                             fixed_fraction=info["fixed_points"] / size, seconds=time.time() - t)
                 store_info.append(info)
                 t_store += time.time() - t
                 t = time.time()
                 # One retrieval of all queries of the seed (one compiled loop on JAX), split afterwards.
-                retrieved = decode(to_np(memory.retrieve(np.concatenate([latents[key] for key in keys]))))
+                retrieved = decode(to_np(memory.retrieve(np.concatenate([latents[key] for key in keys]))), enc)
                 offsets = np.cumsum([0] + [len(latents[key]) for key in keys])
                 for key, a, b in zip(keys, offsets[:-1], offsets[1:]):
                     outputs[("crhn", size) + key] = retrieved[a:b]
+                if "crhn_continuous" in args.models:  # the same stored RHN, continuous dynamics (v <- T(v))
+                    other = RestrictedHopfieldMemory.from_config({**memory.get_config(), "dynamics": "continuous"})
+                    other.build((None, z_mem.shape[1]))
+                    other.set_weights(memory.get_weights())
+                    retrieved = decode(to_np(other.retrieve(np.concatenate([latents[key] for key in keys]))), enc)
+                    for key, a, b in zip(keys, offsets[:-1], offsets[1:]):
+                        outputs[("crhn_continuous", size) + key] = retrieved[a:b]
                 t_retrieve += time.time() - t
                 log(f"size {size} seed {s}: CRHN stored {info['fixed_points']}/{size} exactly "
                     f"({100 * info['bits_correct']:.2f}% of bits), {info['sweeps']} sweeps, {info['seconds']:.1f}s")
@@ -390,6 +483,20 @@ def main(argv=None):
                 for key in keys:
                     outputs[("mhn", size) + key] = mhn_retrieve(inputs[key], memory_images, betas[size])
                 t_mhn += time.time() - t
+            for key_model, norms in (("mhn_latent", True), ("mhn_latent_plain", False)):
+                if key_model not in args.models:
+                    continue
+                t = time.time()
+                model, loss = latent_mhn(memory_images, args, args.seed + 100 * s + size, layer_norms=norms)
+                for key in keys:
+                    outputs[(key_model, size) + key] = np.asarray(
+                        model.predict(inputs[key], batch_size=256, verbose=0), "float32")
+                fit_record.update({f"{key_model}_loss": loss[-1], f"{key_model}_epochs": len(loss),
+                                   f"{key_model}_seconds": time.time() - t})
+                t_latent_mhn += time.time() - t
+                log(f"size {size} seed {s}: {LABELS[key_model]} trained, loss {loss[-1]:.4f} ({len(loss)} epochs, "
+                    f"{time.time() - t:.0f}s)")
+            memory_fits.append(fit_record)
             if "pcn" in args.models:
                 from keras_hopfield.models.predictive_coding import (
                     PredictiveCodingMemory,
@@ -406,7 +513,8 @@ def main(argv=None):
                     outputs[("pcn", size) + key] = np.asarray(pcn.retrieve_noisy(inputs[key], iterations=5), "float32")
                 t_pcn += time.time() - t
                 log(f"size {size} seed {s}: PCN trained and queried ({time.time() - t:.0f}s)")
-    timings.update(crhn_store=t_store, crhn_retrieve=t_retrieve, mhn=t_mhn, pcn=t_pcn)
+    timings.update(crhn_store=t_store, crhn_retrieve=t_retrieve, mhn=t_mhn, pcn=t_pcn, latent_mhn=t_latent_mhn,
+                   memory_autoencoders=t_memory_ae)
 
     # ------------------------------------------------ scores
     models = [m for m in MODELS if m in args.models]
@@ -512,7 +620,7 @@ def main(argv=None):
         "queries_per_set": {"corruptions": n_query, "attacks": n_attack},
         "autoencoder_loss": ae_loss, "mhn_beta": {str(k): v for k, v in betas.items()},
         "mhn_beta_validation_mse": {str(k): {str(b): v for b, v in t.items()} for k, t in beta_table.items()},
-        "crhn_store": store_info, "records": records, "welch": tests, "summary": summary,
+        "crhn_store": store_info, "memory_fits": memory_fits, "records": records, "welch": tests, "summary": summary,
         "figures": figures, "timings": timings, "seconds": time.time() - start,
     }
     path = out_dir / f"crhn_robustness{suffix}.json"

@@ -449,7 +449,7 @@ def test_paper_scale_benchmark_quick(tmp_path):
 
 def test_paper_scale_benchmark_times_the_completion_examples_net():
     bench, example = load_example("cban_paper_scale.py", folder=BENCHMARKS), load_example("cban_completion.py")
-    assert bench.OURS == {"channels": example.DEFAULT_CHANNELS, "steps": example.DEFAULT_MAX_TRAIN_STEPS}
+    assert bench.OURS == {"channels": example.DEFAULT_CHANNELS, "steps": example.V2_MAX_TRAIN_STEPS}
 
 
 @pytest.mark.parametrize("option, value", [("--batch", "0"), ("--paper-steps", "-2"), ("--repeats", "0")])

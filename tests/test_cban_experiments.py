@@ -129,6 +129,31 @@ def test_bad_example_options_are_argument_errors(tmp_path, script, option, value
     assert message in proc.stderr
 
 
+def test_completion_defaults_follow_the_paper():
+    example = load_example("cban_completion.py")
+    # Settle to convergence (θ = 0.01, at most 100 iterations) in training and at test time, plain TD(1).
+    assert example.DEFAULT_MAX_TRAIN_STEPS == example.DEFAULT_MAX_STEPS == 100
+    model = example.build_cban("cban", (8, 8, 1), _cban_args(max_steps=100, max_train_steps=100))
+    assert model.td_horizon is None and model.tolerance == 0.01 and model.training_mode == "td1"
+
+
+def test_cd_vae_takes_the_masked_image_and_adds_the_kl_term():
+    import argparse
+
+    import numpy as np
+
+    example = load_example("cban_completion.py")
+    model = example.build_cd_vae((8, 8, 1), argparse.Namespace(channels=[4, 8, 8], vae_latent=2, seed=0))
+    assert model.input_shape == (None, 8, 8, 1)  # the masked image only, no mask channel
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype("float32")
+    model(x, training=True)
+    assert len(model.losses) == 1 and float(keras.ops.convert_to_numpy(model.losses[0])) >= 0.0  # the KL term
+    # Completions decode the posterior mean: deterministic outside training.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(model(x)))
+    err = example.summed_squared_error(x, np.zeros_like(x))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(err), (x**2).reshape(3, -1).sum(1), rtol=1e-5)
+
+
 @pytest.mark.parametrize("activation", ["tanh", "leaky_sigmoid"])
 def test_completion_activation_reaches_the_model(activation):
     args = _cban_args(activation=activation, alpha=0.3)
@@ -140,7 +165,7 @@ def test_completion_activation_reaches_the_model(activation):
 
 def test_completion_example_quick(tmp_path, data_dir):
     # One dataset keeps the run short; the CIFAR-10 path differs only in loading and Perlin masks.
-    models = "cban,cban_asym,cban_notd,ae,cban_implicit"  # the default four plus the implicit-gradient CBAN
+    models = "cban,cban_asym,cban_notd,cd_vae,ae,cban_implicit"  # the default five plus the implicit-gradient CBAN
     out = _script("cban_completion.py", tmp_path, data_dir, "--dataset", "omniglot", "--models", models)
     for name in ("omniglot",):
         result = json.loads((out / f"cban_completion_{name}.json").read_text())
@@ -148,13 +173,16 @@ def test_completion_example_quick(tmp_path, data_dir):
         assert "python examples/cban_completion.py" in result["command"]
         assert set(result["models"]) == set(models.split(","))
         assert result["models"]["cban_implicit"]["label"] == "CBAN-implicit"
+        assert result["models"]["cd_vae"]["label"] == "CD-VAE"
+        assert result["scaling"]["td_horizon"] is None  # plain TD(1) by default
         for kind, r in result["models"].items():
             assert _finite(r["psnr_mean"], 0.0, 100.0) and _finite(r["psnr_sem"], 0.0)
             assert _finite(r["ssim_mean"], -1.0, 1.0) and _finite(r["ssim_sem"], 0.0)
             assert r["params"] > 0
-            if kind != "ae":
+            if kind not in ("ae", "cd_vae"):
                 assert _finite(r["settle_steps_mean"], 1, result["scaling"]["test_max_steps"])
                 assert _finite(r["cycles"]["still_moving_fraction"], 0.0, 1.0)
+                assert _finite(r["converged_fraction"], 0.0, 1.0) and _finite(r["train_converged_fraction"], 0.0, 1.0)
         assert 0.0 < result["test_hidden_fraction"] < 1.0
         for path in result["figures"].values():
             assert Path(path).is_file()
