@@ -101,6 +101,24 @@ def test_bipartite_normal_std():
     assert np.std(w) == pytest.approx(init.stddev((400, 300)), rel=0.05)
 
 
+@pytest.mark.parametrize(
+    "initializer",
+    [None, BipartiteNormal(seed=3), BipartiteNormal(), keras.initializers.RandomNormal(seed=5), "glorot_uniform"],
+    ids=["default", "bipartite-seeded", "bipartite", "normal-seeded", "glorot"],
+)
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_untied_block_draws_two_different_kernels(initializer, conv):
+    """CBAN-asym must start asymmetric: one (seeded) initialiser gave identical kernels."""
+    kwargs = dict(filters=4, kernel_size=3) if conv else dict(units=8)
+    block = CBANBlock(tied=False, kernel_initializer=initializer, **kwargs)
+    block.build((None, 6, 6, 2) if conv else (None, 5))
+    up, down = np_(block.kernel), np_(block.down_kernel)
+    assert up.shape == down.shape
+    assert np.abs(up - down).max() > 0.1 * np.abs(up).max()
+    # Both kernels keep the initialiser's scale.
+    assert np.std(down) == pytest.approx(np.std(up), rel=0.5)
+
+
 # -- dynamics ------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ["tanh", "leaky_sigmoid"])
 @pytest.mark.parametrize("seed", [0, 1, 2])

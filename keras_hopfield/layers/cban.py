@@ -82,6 +82,25 @@ class BipartiteNormal(keras.initializers.Initializer):
         return {"scale": self.scale, "fan_in": self.fan_in, "fan_out": self.fan_out, "seed": self.seed}
 
 
+def _reseeded(initializer, offset=1):
+    """A copy of `initializer` whose seed is derived from, but differs from, its own.
+
+    Keras's random initialisers (and `BipartiteNormal`) with an integer seed give the
+    same values on every call; an initialiser without a seed attribute is returned
+    as it is (it draws afresh, or is deterministic by design, e.g. `Zeros`).
+    """
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    # The integer seed the initialiser really draws with (Keras draws one at
+    # construction when given `seed=None`, as `BipartiteNormal` does).
+    seed = initializer._seed if isinstance(initializer, BipartiteNormal) else getattr(initializer, "seed", None)
+    if not isinstance(seed, int):
+        return initializer  # a SeedGenerator: every call already draws afresh
+    config["seed"] = (int(seed) * 1_000_003 + 7919 * offset) % (2**31 - 1)
+    return initializer.__class__.from_config(config)
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -206,10 +225,12 @@ class CBANBlock(keras.layers.Layer):
             name="kernel", shape=kernel_shape, initializer=kernel_init, regularizer=self.kernel_regularizer
         )
         if not self.tied:
+            # A second draw, never a copy of the first: a seeded initialiser (or one
+            # instance used twice) would give CBAN-asym identical up and down kernels.
             self.down_kernel = self.add_weight(
                 name="down_kernel",
                 shape=kernel_shape,
-                initializer=self.kernel_initializer or self._default_kernel_initializer(),
+                initializer=_reseeded(kernel_init),
                 regularizer=self.kernel_regularizer,
             )
         if self.use_bias:
