@@ -490,7 +490,8 @@ class PredictiveCodingMemory(keras.Model):
         gamma0 = ops.cast(ops.broadcast_to(ops.cast(inference_rate, dtype), (batch,)), dtype)
         # broadcast_to, not ops.full: jax2onnx's `jnp.full` needs a constant batch size.
         inf = ops.broadcast_to(ops.convert_to_tensor(float("inf"), dtype=dtype), (batch,))
-        energies0 = ops.zeros((steps + 1, batch), dtype=dtype)
+        # The energy record is carried only when asked for: `call` (and so export) does without it.
+        energies0 = ops.zeros((steps + 1, batch) if return_energies else (1, 1), dtype=dtype)
         activation = self.activation
         decay = self.gamma_decay
 
@@ -505,10 +506,8 @@ class PredictiveCodingMemory(keras.Model):
             # increase beyond float rounding, so that a converged state keeps its rate).
             increased = ops.greater(energy, previous + 1e-6 * (1.0 + ops.abs(previous)))
             gamma = ops.where(increased, gamma * decay, gamma)
-            # Row `i` of the record (a comparison, not ops.one_hot of a scalar: jax2onnx writes that as
-            # an ONNX OneHot of rank-0 indices, which onnxruntime rejects).
-            row = ops.cast(ops.equal(ops.arange(steps + 1, dtype="int32"), ops.cast(i, "int32")), dtype)
-            energies = energies + ops.expand_dims(row, 1) * energy
+            if return_energies:
+                energies = energies + ops.expand_dims(ops.one_hot(i, steps + 1, dtype=dtype), 1) * energy
             grads = _value_gradients_from_errors(states, errors + [None], kernels, activation)
             g = ops.expand_dims(gamma, 1)
             new_hidden = tuple(h - g * grads[l + 1] for l, h in enumerate(hidden_))
