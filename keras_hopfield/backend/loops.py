@@ -285,7 +285,8 @@ def with_fixed_loop_gradient(early_fn, fixed_fn):
     that its gradient is the early loop's. JAX cannot reverse-differentiate
     `lax.while_loop`, and `jax2tf` needs that gradient to write a SavedModel:
     on JAX the result is a `jax.custom_vjp` function that runs `early_fn`
-    forward and differentiates `fixed_fn` backward. TensorFlow and PyTorch
+    forward and differentiates `fixed_fn` backward (reverse mode only: a
+    `custom_vjp` function has no `jax.jvp`). TensorFlow and PyTorch
     differentiate their loops themselves: `early_fn` is returned unchanged.
 
     Args:
