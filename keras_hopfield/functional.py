@@ -21,7 +21,7 @@ import numpy as np
 from keras import ops
 
 from keras_hopfield.backend import kernels
-from keras_hopfield.backend.loops import fixed_loop
+from keras_hopfield.backend.loops import fixed_loop, while_loop, with_fixed_loop_gradient
 
 SEPARATIONS = ("softmax", "sparsemax", "entmax15")
 
@@ -433,10 +433,8 @@ def hopfield_iterate(
         body = _iterate_fixed_body(step)
         state, active, steps, _ = fixed_loop(n_updates, body, (state, active, steps, operands))
     else:
-        cond, wbody = _iterate_while_fns(step, int(n_updates))
-        state, active, steps, _, _ = ops.while_loop(
-            cond, wbody, (state, active, steps, operands, ops.convert_to_tensor(0, "int32"))
-        )
+        # Early exit; on JAX its gradient is the fixed loop's (what `jax2tf` needs to export it).
+        state, steps = _iterate_early_exit(step, int(n_updates))(state, active, steps, operands)
     return state, steps
 
 
@@ -475,6 +473,23 @@ def _iterate_while_fns(step, n_updates):
         return (*step(xi, active, steps, operands), operands, i + 1)
 
     return cond, wbody
+
+
+@functools.lru_cache(maxsize=256)
+def _iterate_early_exit(step, n_updates):
+    cond, wbody = _iterate_while_fns(step, n_updates)
+    fixed_body = _iterate_fixed_body(step)
+
+    def early(state, active, steps, operands):
+        i0 = ops.convert_to_tensor(0, "int32")
+        state, _, steps, _, _ = while_loop(cond, wbody, (state, active, steps, operands, i0))
+        return state, steps
+
+    def fixed(state, active, steps, operands):
+        state, _, steps, _ = fixed_loop(n_updates, fixed_body, (state, active, steps, operands))
+        return state, steps
+
+    return with_fixed_loop_gradient(early, fixed)
 
 
 # ---------------------------------------------------------------------------

@@ -22,6 +22,9 @@ Conventions:
 import keras
 from keras import ops
 
+from keras_hopfield.backend import kernels
+from keras_hopfield.backend.loops import while_loop
+
 __all__ = [
     "INTERACTIONS",
     "DYNAMICS",
@@ -79,7 +82,8 @@ def sign(x, previous=None):
     x = ops.convert_to_tensor(x)
     one = ops.ones_like(x)
     tie = one if previous is None else ops.cast(previous, x.dtype)
-    return ops.where(ops.greater(x, 0), one, ops.where(ops.less(x, 0), -one, tie))
+    zero = ops.zeros_like(x)  # not the Python 0: an int32 tensor next to a float one (invalid ONNX in loops)
+    return ops.where(ops.greater(x, zero), one, ops.where(ops.less(x, zero), -one, tie))
 
 
 def binarize(x, dtype=None):
@@ -97,7 +101,7 @@ def binarize(x, dtype=None):
     if dtype is None:
         dtype = x.dtype if "float" in str(x.dtype) else keras.backend.floatx()
     x = ops.cast(x, dtype)
-    return ops.where(ops.less(x, 0), -ops.ones_like(x), ops.ones_like(x))
+    return ops.where(ops.less(x, ops.zeros_like(x)), -ops.ones_like(x), ops.ones_like(x))
 
 
 def _resolve_seed(seed):
@@ -370,7 +374,7 @@ def _run_sweeps(sweep, state, max_steps, early_stop):
             return t + 1, s, act, stp
 
         t0 = ops.convert_to_tensor(0, dtype="int32")
-        _, state, _, steps = ops.while_loop(cond, wbody, (t0, state, active, steps))
+        _, state, _, steps = while_loop(cond, wbody, (t0, state, active, steps))
     else:
 
         def fbody(t, carry):
@@ -469,9 +473,9 @@ def interaction(x, kind="rectified", degree=3):
         `F(x)`, same shape as `x`.
     """
     if kind == "rectified":
-        return ops.power(ops.relu(x), int(degree))
+        return kernels.integer_power(ops.relu(x), degree)
     if kind == "power":
-        return ops.power(x, int(degree))
+        return kernels.integer_power(x, degree)
     if kind == "exponential":
         return ops.exp(x)
     raise ValueError(f"`kind` must be one of {INTERACTIONS}. Received: kind={kind!r}")
@@ -492,9 +496,9 @@ def interaction_derivative(x, kind="rectified", degree=3):
     """
     degree = int(degree)
     if kind == "rectified":
-        return degree * ops.power(ops.relu(x), degree - 1)
+        return degree * kernels.integer_power(ops.relu(x), degree - 1)
     if kind == "power":
-        return degree * ops.power(x, degree - 1)
+        return degree * kernels.integer_power(x, degree - 1)
     if kind == "exponential":
         return ops.exp(x)
     raise ValueError(f"`kind` must be one of {INTERACTIONS}. Received: kind={kind!r}")

@@ -318,7 +318,7 @@ def test_crhn_export(trained_crhn, tmp_path):
     if BACKEND == "torch":
         reason = _torch_export_broken(tmp_path)
         if reason:
-            pytest.skip(f"model.export() fails for any Keras model on torch here (plain Dense too): {reason}")
+            pytest.skip(f"Keras's torch SavedModel export fails for any model, plain Dense too (pinned upstream in tests/test_export.py): {reason}")
     pytest.importorskip("tensorflow")
     import tensorflow as tf
 

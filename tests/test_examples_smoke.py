@@ -97,3 +97,18 @@ def test_distributed_training_quick(tmp_path):
     for row in rows:  # every model trained to the single-device weights, up to round-off
         diff = float(row.split("max |weight difference| vs 1 device ")[1].split(";")[0])
         assert diff < 1e-3, row
+
+
+def test_deployment_quick(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "deploy"
+    proc = run_script([str(REPO / "examples" / "deployment.py"), "--quick", "--out", str(out)], tmp_path, timeout=400)
+    assert "command:" in proc.stdout
+    result = json.loads((out / "deployment.json").read_text())
+    assert result["backend"] == keras.backend.backend()
+    formats = {"onnx"} if keras.backend.backend() == "torch" else {"tf_saved_model", "onnx"}
+    assert {(r["model"], r["format"]) for r in result["rows"]} == {(m, f) for m in ("lookup", "cban", "crhn") for f in formats}
+    for row in result["rows"]:
+        assert row["max_abs_diff"] <= 1e-5, row  # the served artefact gives the Keras outputs
+        if row["iterates"]:  # lookup, cban and crhn all iterate: the graph kept the loop
+            assert row["loop_kept"] is True, row

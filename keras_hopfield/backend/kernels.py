@@ -41,7 +41,7 @@ import threading
 import keras
 from keras import ops
 
-__all__ = ["prefers_fused_attention", "softmax", "softmax_mix"]
+__all__ = ["prefers_fused_attention", "softmax", "softmax_mix", "integer_power"]
 
 
 def prefers_fused_attention():
@@ -58,6 +58,29 @@ _TORCH_SHORT_SOFTMAX = 16
 # The torch `softmax_mix` backward keeps (per thread) two CPU scratch buffers
 # of at most this size each between calls; bigger logits use fresh buffers.
 _TORCH_SCRATCH_BYTES = 32 * 2**20
+
+
+def integer_power(x, n):
+    """`keras.ops.power(x, n)` for a Python int `n`.
+
+    On JAX this is `lax.integer_pow(x, n)`, which is what `jnp.power` computes
+    for a constant integer exponent (the same values), called directly:
+    jax2onnx's replacement of `jnp.power` cannot handle a symbolic (dynamic)
+    batch axis, so the ONNX export of a model using it failed.
+
+    Args:
+        x: Tensor.
+        n: Python int exponent.
+
+    Returns:
+        `x ** n`, same shape and dtype as `x`.
+    """
+    n = int(n)
+    if keras.backend.backend() == "jax":
+        from jax import lax
+
+        return lax.integer_pow(ops.convert_to_tensor(x), n)
+    return ops.power(x, n)
 
 
 def softmax(z, axis=-1):
@@ -97,7 +120,7 @@ def softmax_mix(logits, mix, bias=None):
         and logits.dtype == mix.dtype
         and (bias is None or (len(bias.shape) == 1 and bias.dtype == mix.dtype))
     )
-    if backend == "torch" and fusable and logits.dtype.is_floating_point:
+    if backend == "torch" and fusable and logits.dtype.is_floating_point and not _torch_graph_capture():
         k = logits.shape[-1]
         if k >= _TORCH_SHORT_SOFTMAX and _torch_pointwise_conv_pays(logits):
             return _torch_softmax_conv_mix()(logits, mix, bias)
@@ -109,6 +132,18 @@ def softmax_mix(logits, mix, bias=None):
         return _tf_softmax_mix()(logits, mix, bias)
     out = ops.matmul(softmax(logits, axis=-1), mix)
     return out if bias is None else out + bias
+
+
+def _torch_graph_capture():
+    """Whether `torch.export` or the TorchScript tracer is recording a graph.
+
+    The fused `torch.autograd.Function`s below work on raw storage (in-place
+    buffers, `data_ptr`), which graph capture cannot trace: export takes the
+    plain `softmax` + `matmul` path (the same values).
+    """
+    import torch  # only on the torch backend
+
+    return bool(torch.compiler.is_exporting() or torch.jit.is_tracing())
 
 
 def _torch_pointwise_conv_pays(logits):

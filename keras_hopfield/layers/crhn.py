@@ -24,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from keras_hopfield.backend.distribution import global_batch
-from keras_hopfield.backend.loops import fixed_loop
+from keras_hopfield.backend.loops import fixed_loop, while_loop
 
 __all__ = [
     "CRHNEncoder",
@@ -58,7 +58,7 @@ def binarize(x, dtype=None):
     if dtype is None:
         dtype = x.dtype if "float" in keras.backend.standardize_dtype(x.dtype) else keras.config.floatx()
     one = ops.ones_like(x, dtype=dtype)
-    return ops.where(ops.greater_equal(x, 0), one, -one)
+    return ops.where(ops.greater_equal(x, ops.zeros_like(x)), one, -one)
 
 
 def sign_straight_through(u):
@@ -686,7 +686,7 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
             moved = self._moved(new, z)
             return new, steps + ops.cast(moved, "int32"), ops.any(moved), i + 1
 
-        z, steps, _, _ = ops.while_loop(
+        z, steps, _, _ = while_loop(
             cond, body, (z, steps, ops.convert_to_tensor(True), ops.convert_to_tensor(0, "int32"))
         )
         return (z, steps) if return_steps else z
@@ -893,7 +893,7 @@ class RestrictedHopfieldMemory(keras.layers.Layer):
         flat = (*start[0], *start[1], *start[2])
         fixed0 = n_fixed(start)
         init = (*flat, *flat, ops.convert_to_tensor(0, "int32"), fixed0, fixed0)
-        result = ops.while_loop(cond, body, init)
+        result = while_loop(cond, body, init)
         self._assign(unflatten(result[size : 2 * size]))
         sweeps = int(ops.convert_to_numpy(result[2 * size]))
         fixed = int(ops.convert_to_numpy(result[-1]))

@@ -46,7 +46,7 @@ from keras import ops
 
 from keras_hopfield import functional as F
 from keras_hopfield.backend.distribution import scale_loss
-from keras_hopfield.backend.loops import fixed_scan
+from keras_hopfield.backend.loops import fixed_scan, while_loop
 from keras_hopfield.layers.cban import CBANBlock
 
 __all__ = ["CBAN"]
@@ -55,7 +55,7 @@ TRAINING_MODES = ("td1", "final", "implicit")
 
 
 def _per_example_max(t):
-    return ops.max(ops.reshape(ops.abs(t), (ops.shape(t)[0], -1)), axis=-1)
+    return ops.amax(ops.reshape(ops.abs(t), (ops.shape(t)[0], -1)), axis=-1)
 
 
 def _per_example_sum(t):
@@ -341,7 +341,7 @@ class CBAN(keras.Model):
             active = ops.logical_and(active, delta >= self.tolerance)
             return t + 1, kept, active, steps
 
-        _, states, _, steps = ops.while_loop(
+        _, states, _, steps = while_loop(
             cond, body, (ops.convert_to_tensor(0, "int32"), list(states), active, steps), maximum_iterations=max_steps
         )
         return states, steps
@@ -547,7 +547,7 @@ class CBAN(keras.Model):
             return t + 1, new, change
 
         u0 = [ops.zeros_like(s) for s in states]
-        _, u, _ = ops.while_loop(
+        _, u, _ = while_loop(
             cond, body, (ops.convert_to_tensor(0, "int32"), u0, ops.convert_to_tensor(1, "int32")),
             maximum_iterations=self.adjoint_steps or self.max_steps,
         )

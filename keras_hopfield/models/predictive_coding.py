@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from keras_hopfield.backend.distribution import require_single_replica
-from keras_hopfield.backend.loops import fixed_loop
+from keras_hopfield.backend.loops import fixed_loop, while_loop
 
 __all__ = [
     "PredictiveCodingMemory",
@@ -488,8 +488,10 @@ class PredictiveCodingMemory(keras.Model):
         if isinstance(inference_rate, (int, float)):
             inference_rate = _check_positive_float(inference_rate, "inference_rate")
         gamma0 = ops.cast(ops.broadcast_to(ops.cast(inference_rate, dtype), (batch,)), dtype)
-        inf = ops.full((batch,), float("inf"), dtype=dtype)
-        energies0 = ops.zeros((steps + 1, batch), dtype=dtype)
+        # broadcast_to, not ops.full: jax2onnx's `jnp.full` needs a constant batch size.
+        inf = ops.broadcast_to(ops.convert_to_tensor(float("inf"), dtype=dtype), (batch,))
+        # The energy record is carried only when asked for: `call` (and so export) does without it.
+        energies0 = ops.zeros((steps + 1, batch) if return_energies else (1, 1), dtype=dtype)
         activation = self.activation
         decay = self.gamma_decay
 
@@ -504,7 +506,8 @@ class PredictiveCodingMemory(keras.Model):
             # increase beyond float rounding, so that a converged state keeps its rate).
             increased = ops.greater(energy, previous + 1e-6 * (1.0 + ops.abs(previous)))
             gamma = ops.where(increased, gamma * decay, gamma)
-            energies = energies + ops.expand_dims(ops.one_hot(i, steps + 1, dtype=dtype), 1) * energy
+            if return_energies:
+                energies = energies + ops.expand_dims(ops.one_hot(i, steps + 1, dtype=dtype), 1) * energy
             grads = _value_gradients_from_errors(states, errors + [None], kernels, activation)
             g = ops.expand_dims(gamma, 1)
             new_hidden = tuple(h - g * grads[l + 1] for l, h in enumerate(hidden_))
@@ -714,7 +717,7 @@ class PredictiveCodingMemory(keras.Model):
             return (i + 1, state, hidden_, trajectory, out, change)
 
         inf = ops.convert_to_tensor(float("inf"), dtype=dtype)
-        rounds, _, _, trajectory, final, _ = ops.while_loop(
+        rounds, _, _, trajectory, final, _ = while_loop(
             cond, while_body, (ops.convert_to_tensor(0, "int32"), x0, init, trajectory0, x0, inf)
         )
         # Rounds not run hold the final reconstruction, so `trajectory[-1]` is the result.
