@@ -35,7 +35,8 @@ class TemperatureAnnealing(keras.callbacks.Callback):
         >>> anneal = TemperatureAnnealing(400.0, 60.0, epochs=2)
         >>> x, y = np.zeros((4, 6), "float32"), -np.ones((4, 2), "float32")
         >>> history = model.fit(x, y, epochs=3, callbacks=[anneal], verbose=0)
-        >>> [round(t, 1) for t in history.history["temperature"]]
+        >>> temperatures = [round(float(t), 1) for t in history.history["temperature"]]
+        >>> temperatures  # one per epoch: the ramp over 2 epochs, then T_f
         [400.0, 230.0, 60.0]
     """
 
