@@ -1,4 +1,10 @@
-"""keras-hopfield: associative-memory and attractor networks for Keras 3."""
+"""keras-hopfield: associative-memory and attractor networks for Keras 3.
+
+Export policy: every public layer (`keras_hopfield.layers.__all__`) and model
+(`keras_hopfield.models.__all__`) is importable from the top level; the
+submodules (`layers`, `models`, `initializers`, `functional`, ...) hold the
+rest.
+"""
 
 from keras_hopfield import (
     attacks,
@@ -7,6 +13,7 @@ from keras_hopfield import (
     datasets,
     functional,
     functional_classical,
+    initializers,
     layers,
     losses,
     metrics,
@@ -15,8 +22,13 @@ from keras_hopfield import (
     plotting,
 )
 from keras_hopfield.layers import (
+    VHNN,
     CBANBlock,
+    ConvexMerge,
+    ConvHNN1D,
+    ConvHNN2D,
     CRHNEncoder,
+    DeepHNN,
     DenseAssociativeMemory,
     HebbianHopfield,
     HopfieldLookup,
@@ -35,6 +47,7 @@ __all__ = [
     "datasets",
     "functional",
     "functional_classical",
+    "initializers",
     "layers",
     "losses",
     "metrics",
@@ -46,6 +59,11 @@ __all__ = [
     "HopfieldLookup",
     "HebbianHopfield",
     "DenseAssociativeMemory",
+    "DeepHNN",
+    "VHNN",
+    "ConvexMerge",
+    "ConvHNN1D",
+    "ConvHNN2D",
     "CBANBlock",
     "CBAN",
     "CRHNEncoder",

@@ -87,6 +87,7 @@ def per_sample_loss(loss="mse"):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.attacks import per_sample_loss
         >>> fn = per_sample_loss("mse")
         >>> np.asarray(fn(np.zeros((2, 3)), np.ones((2, 3)))).tolist()
         [1.0, 1.0]
@@ -196,6 +197,7 @@ def input_diversity(x, resize_rate=0.9, diversity_prob=0.5, seed=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.attacks import input_diversity
         >>> out = input_diversity(np.ones((1, 16, 16, 1), "float32"), diversity_prob=1.0, seed=0)
         >>> tuple(out.shape)
         (1, 16, 16, 1)
@@ -330,6 +332,7 @@ def fgsm(model, x, y=None, loss="mse", eps=8 / 255, targeted=False, clip_min=0.0
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import fgsm
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> x_adv = fgsm(model, np.full((2, 4), 0.5, "float32"), eps=0.1)
         >>> bool(np.abs(np.asarray(x_adv) - 0.5).max() <= 0.1 + 1e-6)
@@ -366,6 +369,7 @@ def ffgsm(model, x, y=None, loss="mse", eps=8 / 255, alpha=10 / 255, targeted=Fa
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import ffgsm
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> tuple(ffgsm(model, np.full((2, 4), 0.5, "float32"), seed=0).shape)
         (2, 4)
@@ -403,6 +407,7 @@ def bim(model, x, y=None, loss="mse", eps=8 / 255, step_size=None, steps=10, tar
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import bim
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> tuple(bim(model, np.full((2, 4), 0.5, "float32"), steps=3).shape)
         (2, 4)
@@ -444,6 +449,7 @@ def pgd(model, x, y=None, loss="mse", eps=8 / 255, step_size=None, steps=10, ran
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import pgd
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> tuple(pgd(model, np.full((2, 4), 0.5, "float32"), steps=3, seed=0).shape)
         (2, 4)
@@ -485,6 +491,7 @@ def mifgsm(model, x, y=None, loss="mse", eps=8 / 255, step_size=None, steps=10, 
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import mifgsm
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> tuple(mifgsm(model, np.full((2, 4), 0.5, "float32"), steps=3).shape)
         (2, 4)
@@ -529,6 +536,7 @@ def nifgsm(model, x, y=None, loss="mse", eps=8 / 255, step_size=None, steps=10, 
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import nifgsm
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> tuple(nifgsm(model, np.full((2, 4), 0.5, "float32"), steps=3).shape)
         (2, 4)
@@ -580,6 +588,7 @@ def difgsm(model, x, y=None, loss="mse", eps=8 / 255, step_size=None, steps=10, 
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import difgsm
         >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(1, 3, padding="same")])
         >>> tuple(difgsm(model, np.full((2, 8, 8, 1), 0.5, "float32"), steps=2, seed=0).shape)
         (2, 8, 8, 1)
@@ -638,6 +647,7 @@ def eotpgd(model, x, y=None, loss="mse", eps=8 / 255, step_size=None, steps=10, 
 
     Example:
         >>> import keras, numpy as np
+        >>> from keras_hopfield.attacks import eotpgd
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> tuple(eotpgd(model, np.full((2, 4), 0.5, "float32"), steps=2, eot_iter=2, seed=0).shape)
         (2, 4)
@@ -681,6 +691,7 @@ class Attack:
         A callable `attack(model, x, y=None)` returning adversarial inputs.
 
     Example:
+        >>> from keras_hopfield.attacks import PGD
         >>> attack = PGD(eps=0.1, steps=5)
         >>> attack.get_config()["eps"]
         0.1
@@ -743,6 +754,7 @@ FGSM = _attack_class("fgsm", fgsm, """FGSM attack object (see `fgsm`).
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import FGSM
         >>> FGSM(eps=0.1)
         FGSM(eps=0.1)
     """)
@@ -755,6 +767,7 @@ FFGSM = _attack_class("ffgsm", ffgsm, """Fast-FGSM attack object (see `ffgsm`).
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import FFGSM
         >>> FFGSM(eps=0.1, alpha=0.125)
         FFGSM(eps=0.1, alpha=0.125)
     """)
@@ -767,6 +780,7 @@ BIM = _attack_class("bim", bim, """BIM attack object (see `bim`).
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import BIM
         >>> BIM(eps=0.1, steps=5)
         BIM(eps=0.1, steps=5)
     """)
@@ -779,6 +793,7 @@ PGD = _attack_class("pgd", pgd, """PGD attack object (see `pgd`).
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import PGD
         >>> PGD(eps=0.1, steps=5)
         PGD(eps=0.1, steps=5)
     """)
@@ -791,6 +806,7 @@ MIFGSM = _attack_class("mifgsm", mifgsm, """MI-FGSM attack object (see `mifgsm`)
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import MIFGSM
         >>> MIFGSM(decay=1.0)
         MIFGSM(decay=1.0)
     """)
@@ -803,6 +819,7 @@ NIFGSM = _attack_class("nifgsm", nifgsm, """NI-FGSM attack object (see `nifgsm`)
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import NIFGSM
         >>> NIFGSM(steps=5)
         NIFGSM(steps=5)
     """)
@@ -815,6 +832,7 @@ DIFGSM = _attack_class("difgsm", difgsm, """DI-FGSM attack object (see `difgsm`)
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import DIFGSM
         >>> DIFGSM(diversity_prob=0.7)
         DIFGSM(diversity_prob=0.7)
     """)
@@ -827,6 +845,7 @@ EOTPGD = _attack_class("eotpgd", eotpgd, """EOT-PGD attack object (see `eotpgd`)
         A callable `attack(model, x, y=None)`.
 
     Example:
+        >>> from keras_hopfield.attacks import EOTPGD
         >>> EOTPGD(eot_iter=2)
         EOTPGD(eot_iter=2)
     """)
@@ -854,6 +873,7 @@ def get(identifier, **params):
         ValueError: For an unknown name.
 
     Example:
+        >>> from keras_hopfield.attacks import get
         >>> get("PGD", eps=0.05)
         PGD(eps=0.05)
     """
@@ -901,6 +921,7 @@ def make_surrogate_autoencoder(input_shape, filters=(16, 32), seed=None, compile
         ValueError: For an input shape that is not `(H, W, C)`.
 
     Example:
+        >>> from keras_hopfield.attacks import make_surrogate_autoencoder
         >>> model = make_surrogate_autoencoder((28, 28, 1))
         >>> model.output_shape
         (None, 28, 28, 1)
@@ -964,6 +985,7 @@ def train_surrogate_autoencoder(x, epochs=10, batch_size=32, filters=(16, 32), n
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.attacks import train_surrogate_autoencoder
         >>> x = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
         >>> model = train_surrogate_autoencoder(x, epochs=1)
         >>> model.output_shape
@@ -1007,6 +1029,7 @@ def transfer_attack(surrogate, x, attack="pgd", y=None, **params):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.attacks import make_surrogate_autoencoder, transfer_attack
         >>> surrogate = make_surrogate_autoencoder((8, 8, 1))
         >>> x = np.full((2, 8, 8, 1), 0.5, "float32")
         >>> tuple(transfer_attack(surrogate, x, "fgsm", eps=0.1).shape)
@@ -1036,6 +1059,7 @@ def evaluate_transfer(models, x, x_adv, metric=None, batch_size=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.attacks import evaluate_transfer
         >>> x = np.full((2, 8, 8, 1), 0.5, "float32")
         >>> errors = evaluate_transfer({"identity": lambda t: t}, x, x)
         >>> errors["identity"].tolist()

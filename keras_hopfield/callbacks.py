@@ -25,8 +25,19 @@ class TemperatureAnnealing(keras.callbacks.Callback):
             has a `set_temperature` method.
 
     Example:
-        >>> anneal = TemperatureAnnealing(400.0, 60.0, epochs=200)
-        >>> model.fit(x, y, epochs=300, callbacks=[anneal])
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_hopfield.callbacks import TemperatureAnnealing
+        >>> from keras_hopfield.layers import DenseAssociativeMemory
+        >>> dam = DenseAssociativeMemory(8, num_labels=2, mode="classifier", temperature=400.0)
+        >>> model = keras.Sequential([keras.Input((6,)), dam])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> anneal = TemperatureAnnealing(400.0, 60.0, epochs=2)
+        >>> x, y = np.zeros((4, 6), "float32"), -np.ones((4, 2), "float32")
+        >>> history = model.fit(x, y, epochs=3, callbacks=[anneal], verbose=0)
+        >>> temperatures = [round(float(t), 1) for t in history.history["temperature"]]
+        >>> temperatures  # one per epoch: the ramp over 2 epochs, then T_f
+        [400.0, 230.0, 60.0]
     """
 
     def __init__(self, initial_temperature, final_temperature, epochs, layers=None):

@@ -95,6 +95,7 @@ def check_value_range(x, name="images", minval=0.0, maxval=1.0):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import check_value_range
         >>> check_value_range(np.array([0.0, 0.5, 1.0]))
     """
     if not is_concrete(x):
@@ -134,6 +135,7 @@ def prepare_images(images, name="images", check_range=True, allow_single=True):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import prepare_images
         >>> batch, single = prepare_images(np.zeros((4, 8, 8, 1)))
         >>> tuple(batch.shape), single
         ((4, 8, 8, 1), False)
@@ -171,6 +173,7 @@ def check_fraction(value, name="fraction"):
         `value` as a Python float.
 
     Example:
+        >>> from keras_hopfield.corruptions import check_fraction
         >>> check_fraction(0.25)
         0.25
     """
@@ -306,6 +309,7 @@ def gaussian_noise(images, variance, clip=True, seed=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import gaussian_noise
         >>> noisy = gaussian_noise(np.full((2, 8, 8, 1), 0.5), variance=0.2, seed=0)
         >>> tuple(noisy.shape)
         (2, 8, 8, 1)
@@ -350,6 +354,7 @@ def random_pixel_mask(images, fraction, fill_value=0.0, seed=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import random_pixel_mask
         >>> x, known = random_pixel_mask(np.ones((1, 10, 10, 1)), 0.3, seed=0)
         >>> int(np.sum(~np.asarray(known)))
         30
@@ -393,6 +398,7 @@ def perlin_noise(shape, frequency=7, seed=None, dtype=None):
         ValueError: For a frequency < 1 or a shape that is not `(N, H, W)`.
 
     Example:
+        >>> from keras_hopfield.corruptions import perlin_noise
         >>> noise = perlin_noise((2, 28, 28), frequency=7, seed=0)
         >>> tuple(noise.shape)
         (2, 28, 28)
@@ -459,6 +465,7 @@ def perlin_mask(images, fraction=1.0 / 3.0, frequency=7, fill_value=0.0, seed=No
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import perlin_mask
         >>> x, known = perlin_mask(np.ones((1, 28, 28, 1)), seed=0)
         >>> round(float(np.mean(~np.asarray(known))), 2)
         0.33
@@ -515,6 +522,7 @@ def random_patch_mask(
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import random_patch_mask
         >>> img = np.zeros((1, 20, 20, 1)); img[0, 5:15, 8:12] = 1.0
         >>> x, known = random_patch_mask(img, 0.5, seed=0)
         >>> bool(np.mean(~np.asarray(known)[img > 0]) >= 0.5)
@@ -665,6 +673,7 @@ def occlude_columns(images, amount, position="random", fill_value=0.0, seed=None
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import occlude_columns
         >>> x, known = occlude_columns(np.ones((1, 4, 6, 1)), 2, position="left")
         >>> np.asarray(known)[0, 0, :, 0].tolist()
         [False, False, True, True, True, True]
@@ -700,6 +709,7 @@ def occlude_rows(images, amount, position="random", fill_value=0.0, seed=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import occlude_rows
         >>> x, known = occlude_rows(np.ones((1, 4, 2, 1)), 0.5, position="bottom")
         >>> np.asarray(known)[0, :, 0, 0].tolist()
         [True, True, False, False]
@@ -733,6 +743,7 @@ def keep_top_fraction(images, fraction=0.5, fill_value=0.0):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import keep_top_fraction
         >>> x, known = keep_top_fraction(np.ones((1, 4, 4, 1)), 0.25)
         >>> np.asarray(known)[0, :, 0, 0].tolist()
         [True, False, False, False]
@@ -768,6 +779,7 @@ def adjust_brightness(images, delta):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import adjust_brightness
         >>> float(np.asarray(adjust_brightness(np.full((1, 2, 2, 1), 0.9), 0.2)).max())
         1.0
     """
@@ -799,6 +811,7 @@ def adjust_contrast(images, factor):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import adjust_contrast
         >>> img = np.array([0.2, 0.4, 0.6]).reshape(1, 1, 3, 1)
         >>> bool(np.allclose(np.asarray(adjust_contrast(img, 0.5)).ravel(), [0.3, 0.4, 0.5]))
         True
@@ -907,6 +920,7 @@ class GaussianNoise(_CorruptionLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import GaussianNoise
         >>> layer = GaussianNoise(0.2, seed=0, apply_at_inference=True)
         >>> tuple(layer(np.full((2, 8, 8, 1), 0.5)).shape)
         (2, 8, 8, 1)
@@ -948,6 +962,7 @@ class RandomPixelMask(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import RandomPixelMask
         >>> layer = RandomPixelMask(0.5, seed=0)
         >>> tuple(layer(np.ones((1, 4, 4, 1)), training=True).shape)
         (1, 4, 4, 1)
@@ -989,6 +1004,7 @@ class PerlinMask(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import PerlinMask
         >>> layer = PerlinMask(seed=0, apply_at_inference=True)
         >>> tuple(layer(np.ones((1, 28, 28, 1))).shape)
         (1, 28, 28, 1)
@@ -1040,6 +1056,7 @@ class RandomPatchMask(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import RandomPatchMask
         >>> layer = RandomPatchMask(0.5, seed=0, apply_at_inference=True)
         >>> tuple(layer(np.ones((1, 12, 12, 1))).shape)
         (1, 12, 12, 1)
@@ -1136,6 +1153,7 @@ class ColumnOcclusion(_BandLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import ColumnOcclusion
         >>> layer = ColumnOcclusion(2, position="left", apply_at_inference=True)
         >>> float(np.asarray(layer(np.ones((1, 4, 4, 1))))[0, 0, 0, 0])
         0.0
@@ -1167,6 +1185,7 @@ class RowOcclusion(_BandLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import RowOcclusion
         >>> layer = RowOcclusion(1, position="top", apply_at_inference=True)
         >>> float(np.asarray(layer(np.ones((1, 4, 4, 1))))[0, 0, 0, 0])
         0.0
@@ -1196,6 +1215,7 @@ class KeepTopFraction(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import KeepTopFraction
         >>> layer = KeepTopFraction(0.5, apply_at_inference=True)
         >>> float(np.asarray(layer(np.ones((1, 4, 4, 1))))[0, 3, 0, 0])
         0.0
@@ -1235,6 +1255,7 @@ class Brightness(_CorruptionLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import Brightness
         >>> layer = Brightness(0.25, apply_at_inference=True)
         >>> float(np.asarray(layer(np.full((1, 2, 2, 1), 0.5))).max())
         0.75
@@ -1276,6 +1297,7 @@ class Contrast(_CorruptionLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import Contrast
         >>> layer = Contrast(0.0, apply_at_inference=True)
         >>> float(np.asarray(layer(np.array([0.0, 1.0]).reshape(1, 1, 2, 1))).max())
         0.5

@@ -52,7 +52,8 @@ def memory_layout_map(device_mesh, model_axis="model", layout_map=None):
 
     Example:
         >>> import keras
-        >>> mesh = keras.distribution.DeviceMesh((1,), ["model"], keras.distribution.list_devices()[:1])
+        >>> from keras_hopfield.distribution import memory_layout_map
+        >>> mesh = keras.distribution.DeviceMesh((1,), ["model"], ["cpu:0"])  # or list_devices() on JAX
         >>> layout_map = memory_layout_map(mesh)
         >>> layout_map["model/hopfield_lookup/stored_patterns"].axes
         ('model', None)

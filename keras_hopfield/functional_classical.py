@@ -16,7 +16,8 @@ Conventions:
 * Ties `sgn(0)`: `tie="keep"` keeps the previous value of the unit (so a unit with zero
   field never counts as a change), `tie="plus"` sets it to `+1`.
 * Random unit orders and Glauber noise are drawn from a `keras.random.SeedGenerator`,
-  once per sweep (see `_SweepRandom`), so the same seed gives the same trajectory.
+  once per sweep (see `keras_hopfield.backend.random.SweepRandom`), so the same seed
+  gives the same trajectory.
 """
 
 import keras
@@ -24,6 +25,7 @@ from keras import ops
 
 from keras_hopfield.backend import kernels
 from keras_hopfield.backend.loops import while_loop
+from keras_hopfield.backend.random import SweepRandom as _SweepRandom
 
 __all__ = [
     "INTERACTIONS",
@@ -55,9 +57,6 @@ INTERACTIONS = ("rectified", "power", "exponential")
 DYNAMICS = ("sequential", "parallel", "stochastic")
 TIES = ("keep", "plus")
 
-# Golden-ratio increment used to derive per-sweep JAX keys from one drawn seed.
-_KEY_STRIDE = 0x9E3779B9
-
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -77,7 +76,10 @@ def sign(x, previous=None):
         Tensor with the shape and dtype of `x`, every entry `±1`.
 
     Example:
-        >>> sign(keras.ops.convert_to_tensor([-2.0, 0.0, 3.0]))  # -> [-1, 1, 1]
+        >>> import keras
+        >>> from keras_hopfield.functional_classical import sign
+        >>> keras.ops.convert_to_numpy(sign(keras.ops.convert_to_tensor([-2.0, 0.0, 3.0]))).tolist()
+        [-1.0, 1.0, 1.0]
     """
     x = ops.convert_to_tensor(x)
     one = ops.ones_like(x)
@@ -102,43 +104,6 @@ def binarize(x, dtype=None):
         dtype = x.dtype if "float" in str(x.dtype) else keras.backend.floatx()
     x = ops.cast(x, dtype)
     return ops.where(ops.less(x, ops.zeros_like(x)), -ops.ones_like(x), ops.ones_like(x))
-
-
-def _resolve_seed(seed):
-    if isinstance(seed, keras.random.SeedGenerator):
-        return seed
-    if seed is None or isinstance(seed, int):
-        return keras.random.SeedGenerator(seed)
-    raise ValueError(
-        "`seed` must be None, an int or a keras.random.SeedGenerator. "
-        f"Received: seed={seed!r}"
-    )
-
-
-class _SweepRandom:
-    """Per-sweep random numbers inside a compiled loop.
-
-    A `SeedGenerator` updates a variable each time it is used. That is fine inside the
-    loops of the TensorFlow (graph `while_loop`) and PyTorch (Python loop) backends, but a
-    JAX loop body cannot update a variable, so on JAX one seed is drawn *before* the loop
-    and a distinct key is derived for every sweep from it (JAX random functions accept a
-    key tensor as `seed`). Either way the stream is fully determined by the generator.
-    """
-
-    def __init__(self, seed):
-        self._generator = _resolve_seed(seed)
-        self._jax = keras.backend.backend() == "jax"
-        self._base = self._generator.next() if self._jax else None
-
-    def uniform(self, shape, step, salt, dtype):
-        if self._jax:
-            step = ops.cast(ops.add(ops.multiply(step, 2), salt + 1), "uint32")
-            offset = ops.multiply(step, ops.convert_to_tensor(_KEY_STRIDE, dtype="uint32"))
-            zero = ops.zeros((), "uint32")
-            seed = ops.add(self._base, ops.stack([offset, zero]))
-        else:
-            seed = self._generator
-        return keras.random.uniform(shape, dtype=dtype, seed=seed)
 
 
 def zero_diagonal(matrix):
@@ -171,8 +136,11 @@ def hebb_weights(patterns, remove_diagonal=True):
         Symmetric coupling matrix of shape `(n, n)`.
 
     Example:
+        >>> import keras
+        >>> from keras_hopfield.functional_classical import hebb_weights
         >>> x = keras.ops.convert_to_tensor([[1.0, -1.0, 1.0, -1.0]])
-        >>> hebb_weights(x)  # (1/4) x xᵀ with zero diagonal
+        >>> keras.ops.convert_to_numpy(hebb_weights(x)).tolist()  # (1/4) x xᵀ with zero diagonal
+        [[0.0, -0.25, 0.25, -0.25], [-0.25, 0.0, -0.25, 0.25], [0.25, -0.25, 0.0, -0.25], [-0.25, 0.25, -0.25, 0.0]]
     """
     patterns = ops.convert_to_tensor(patterns)
     n = ops.shape(patterns)[-1]
@@ -425,9 +393,12 @@ def run_classical_dynamics(
         The final state `(batch, n)`, and with `return_steps` an int tensor `(batch,)`.
 
     Example:
+        >>> import keras
+        >>> from keras_hopfield.functional_classical import hebb_weights, run_classical_dynamics
         >>> x = keras.ops.convert_to_tensor([[1., -1., 1., -1.], [1., 1., -1., -1.]])
         >>> J = hebb_weights(x)
-        >>> run_classical_dynamics(x, J, dynamics="sequential", seed=0)
+        >>> keras.ops.convert_to_numpy(run_classical_dynamics(x, J, dynamics="sequential", seed=0)).tolist()
+        [[1.0, -1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0]]
     """
     _check_choice("dynamics", dynamics, DYNAMICS)
     _check_choice("tie", tie, TIES)
@@ -664,8 +635,12 @@ def run_dam_dynamics(
         The final state, and with `return_steps` the sweeps per example.
 
     Example:
+        >>> import keras
+        >>> from keras_hopfield.functional_classical import run_dam_dynamics
         >>> xi = keras.ops.sign(keras.random.normal((20, 64), seed=1))
-        >>> run_dam_dynamics(xi[:4], xi, degree=3, seed=0)  # memories are fixed points
+        >>> out = run_dam_dynamics(xi[:4], xi, degree=3, seed=0)
+        >>> bool(keras.ops.all(out == xi[:4]))  # the memories are fixed points
+        True
     """
     _check_choice("dynamics", dynamics, ("sequential", "parallel"))
     _check_choice("tie", tie, TIES)
@@ -721,9 +696,12 @@ def dam_classifier(
         Label outputs `(batch, N_c)` in `(−1, 1)`.
 
     Example:
+        >>> import keras
+        >>> from keras_hopfield.functional_classical import dam_classifier
         >>> xi = keras.random.uniform((50, 784 + 10), -1, 1, seed=0)
         >>> v = keras.random.uniform((8, 784), -1, 1, seed=1)
-        >>> dam_classifier(v, xi, 10, degree=3, temperature=30.0).shape  # (8, 10)
+        >>> tuple(dam_classifier(v, xi, 10, degree=3, temperature=30.0).shape)
+        (8, 10)
     """
     visible = ops.convert_to_tensor(visible)
     memories = ops.cast(memories, visible.dtype)

@@ -38,8 +38,10 @@ class PowerLoss(keras.losses.Loss):
         Calling the loss returns the reduced loss value.
 
     Example:
+        >>> from keras_hopfield.losses import PowerLoss
         >>> loss = PowerLoss(power=3)
-        >>> loss([[0.0, 1.0]], [[-1.0, 0.5]])  # (0)^6 + (0.5)^6 = 0.015625
+        >>> float(loss([[0.0, 1.0]], [[-1.0, 0.5]]))  # (0)^6 + (0.5)^6
+        0.015625
     """
 
     def __init__(

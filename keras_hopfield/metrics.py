@@ -75,6 +75,7 @@ def mse(original, retrieved):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import mse
         >>> np.asarray(mse(np.zeros((2, 2, 2, 1)), np.ones((2, 2, 2, 1)))).tolist()
         [1.0, 1.0]
     """
@@ -102,6 +103,7 @@ def psnr(original, retrieved, max_val=1.0):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import psnr
         >>> round(float(np.asarray(psnr(np.zeros((1, 4)), np.full((1, 4), 0.1)))[0]), 3)
         20.0
     """
@@ -155,6 +157,7 @@ def ssim(original, retrieved, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import ssim
         >>> x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1)).astype("float32")
         >>> np.round(np.asarray(ssim(x, x)), 4).tolist()
         [1.0, 1.0]
@@ -222,6 +225,7 @@ def retrieval_rate(original, retrieved, threshold=0.005):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import retrieval_rate
         >>> x = np.zeros((4, 3)); y = x.copy(); y[0] = 1.0
         >>> float(retrieval_rate(x, y, 0.005))
         0.75
@@ -248,6 +252,7 @@ def nearest_pattern(x, patterns):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import nearest_pattern
         >>> np.asarray(nearest_pattern(np.array([[0.9, 0.1]]), np.eye(2))).tolist()
         [0]
     """
@@ -288,6 +293,7 @@ def nearest_pattern_accuracy(original, retrieved, patterns=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import nearest_pattern_accuracy
         >>> p = np.eye(3); y = p * 0.6
         >>> float(nearest_pattern_accuracy(p, y))
         1.0
@@ -370,6 +376,7 @@ class MSE(_MeanOverImages):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import MSE
         >>> m = MSE()
         >>> m.update_state(np.zeros((2, 3)), np.ones((2, 3)))
         >>> float(m.result())
@@ -401,6 +408,7 @@ class PSNR(_MeanOverImages):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import PSNR
         >>> m = PSNR()
         >>> m.update_state(np.zeros((1, 4)), np.full((1, 4), 0.1))
         >>> round(float(m.result()), 3)
@@ -440,6 +448,7 @@ class SSIM(_MeanOverImages):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import SSIM
         >>> x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1))
         >>> m = SSIM()
         >>> m.update_state(x, x)
@@ -484,6 +493,7 @@ class RetrievalRate(_MeanOverImages):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import RetrievalRate
         >>> m = RetrievalRate(0.005)
         >>> x = np.zeros((4, 3)); y = x.copy(); y[0] = 1.0
         >>> m.update_state(x, y)
@@ -519,6 +529,7 @@ class NearestPatternAccuracy(_MeanOverImages):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.metrics import NearestPatternAccuracy
         >>> m = NearestPatternAccuracy(np.eye(3))
         >>> m.update_state(np.eye(3), 0.6 * np.eye(3))
         >>> float(m.result())

@@ -42,8 +42,14 @@ class KrotovOptimizer(keras.optimizers.Optimizer):
         **kwargs: Base `keras.optimizers.Optimizer` arguments.
 
     Example:
+        >>> import keras
+        >>> from keras_hopfield.layers import DenseAssociativeMemory
+        >>> from keras_hopfield.losses import PowerLoss
+        >>> from keras_hopfield.optimizers import KrotovOptimizer
         >>> steps = 60000 // 1000
         >>> opt = KrotovOptimizer(0.02, decay=0.998, steps_per_epoch=steps, momentum=0.9)
+        >>> dam = DenseAssociativeMemory(100, degree=3, num_labels=10, mode="classifier")
+        >>> model = keras.Sequential([keras.Input((784,)), dam])
         >>> model.compile(optimizer=opt, loss=PowerLoss(power=3))
     """
 
@@ -154,6 +160,7 @@ class RenormalizedSGD(keras.optimizers.Optimizer):
         **kwargs: Base `keras.optimizers.Optimizer` arguments.
 
     Example:
+        >>> from keras_hopfield.optimizers import RenormalizedSGD
         >>> opt = RenormalizedSGD(0.01, norm="linf")
         >>> opt.norm
         'linf'

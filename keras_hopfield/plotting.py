@@ -110,6 +110,7 @@ def image_grid(rows, row_labels=None, masks=None, n=8, mask_color=(1.0, 0.0, 0.0
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.plotting import image_grid
         >>> fig = image_grid([np.zeros((4, 8, 8, 1)), np.ones((4, 8, 8, 1))], ["a", "b"], n=4)
         >>> len(fig.axes)
         8
@@ -167,6 +168,7 @@ def retrieval_grid(original, corrupted, retrieved, known=None, n=8, title=None, 
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.plotting import retrieval_grid
         >>> x = np.zeros((3, 8, 8, 1))
         >>> len(retrieval_grid(x, x, x, n=3).axes)
         9
@@ -235,6 +237,7 @@ def plot_energy(energies, labels=None, title="Energy per step", ylabel="energy",
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.plotting import plot_energy
         >>> fig = plot_energy(-np.log1p(np.arange(10.0)))
         >>> len(fig.axes[0].lines)
         1
@@ -267,6 +270,7 @@ def convergence_distances(trajectory):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.plotting import convergence_distances
         >>> convergence_distances(np.array([[[0.0]], [[3.0]], [[4.0]]])).ravel().tolist()
         [3.0, 1.0]
     """
@@ -301,6 +305,7 @@ def plot_convergence(distances, labels=None, title="Convergence", ylabel="||s(t)
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.plotting import plot_convergence
         >>> fig = plot_convergence(0.5 ** np.arange(10))
         >>> fig.axes[0].get_yscale()
         'log'
@@ -356,6 +361,7 @@ def plot_metric_vs_strength(curves, xlabel="perturbation strength", ylabel="MSE"
         ImportError: If matplotlib is not installed.
 
     Example:
+        >>> from keras_hopfield.plotting import plot_metric_vs_strength
         >>> fig = plot_metric_vs_strength({"model": ([0.1, 0.2], [0.01, 0.02], [0.001, 0.002])})
         >>> fig.axes[0].get_xlabel()
         'perturbation strength'
@@ -400,6 +406,7 @@ def plot_robustness_grid(records, metric="mse", group_key="perturbation", series
         ValueError: If there are no records or the metric columns are missing.
 
     Example:
+        >>> from keras_hopfield.plotting import plot_robustness_grid
         >>> rows = [{"perturbation": "fgsm", "model": "m", "strength": s, "mse_mean": s / 10, "mse_std": 0.0}
         ...         for s in (0.1, 0.2)]
         >>> len(plot_robustness_grid(rows).axes)
@@ -456,6 +463,7 @@ def save_figure(fig, path, dpi=100, **kwargs):
 
     Example:
         >>> import os, tempfile, numpy as np
+        >>> from keras_hopfield.plotting import plot_energy, save_figure
         >>> path = save_figure(plot_energy(np.arange(3.0)), os.path.join(tempfile.mkdtemp(), "e.png"))
         >>> os.path.getsize(path) > 0
         True

@@ -10,7 +10,8 @@ import pytest
 from keras import ops
 
 from keras_hopfield import functional as F
-from keras_hopfield.layers import BipartiteNormal, CBANBlock
+from keras_hopfield.initializers import BipartiteNormal
+from keras_hopfield.layers import CBANBlock
 from keras_hopfield.models import CBAN
 from keras_hopfield.optimizers import RenormalizedSGD
 

@@ -171,7 +171,7 @@ def test_continuous_dynamics_are_a_contraction_to_one_state(stored_memory, rng):
     assert (np.sign(v) == z).mean() < 0.6  # which is none of them
     with pytest.raises(ValueError, match="`dynamics` must be one of"):
         RestrictedHopfieldMemory(dynamics="analog")
-    with pytest.raises(ValueError, match="`tolerance` must be a number > 0"):
+    with pytest.raises(ValueError, match="`tolerance` must be a finite number > 0"):
         RestrictedHopfieldMemory(dynamics="continuous", tolerance=0)
 
 

@@ -353,7 +353,9 @@ def test_jit_compile_fit(rng):
         ({"max_steps": 0}, "max_steps"),
         ({"eps": -1.0}, "eps"),
         ({"dropout": 1.5}, "dropout"),
-        ({"normalize_query": False}, "normalize_query_affine"),
+        ({"normalize_query": False, "normalize_query_affine": True}, "normalize_query_affine"),
+        ({"norm_epsilon": -1}, "norm_epsilon"),
+        ({"use_bias": 1}, "use_bias"),
         ({"use_output_projection": False, "output_dim": 3}, "output_dim"),
     ],
 )

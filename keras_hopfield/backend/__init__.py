@@ -16,6 +16,16 @@ Modules:
   correctly under `tf.distribute` (the global batch for gradient-free updates
   inside `call`, loss scaling, a clear error for what cannot be split); the
   identity on JAX's SPMD `keras.distribution` and on PyTorch.
+* `keras_hopfield.backend.random`: per-sweep random numbers inside compiled
+  loops (a seed drawn before the loop and per-sweep keys on JAX, the
+  `SeedGenerator` itself elsewhere).
+* `keras_hopfield.backend.export`: the `keras.Model.export` arguments a
+  settling `while_loop` needs (no gradient through `jax2tf` on JAX).
+* `keras_hopfield.backend.masks`: reading and setting a tensor's Keras mask
+  (the one import of Keras's private mask helpers).
+
+Nothing outside this package branches on `keras.backend.backend()` or imports
+`keras.src` (tests/test_layer_contracts.py checks it).
 """
 
 from keras_hopfield.backend.gradients import is_concrete, supports_gradients, value_and_grad

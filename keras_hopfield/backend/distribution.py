@@ -58,6 +58,7 @@ def num_replicas():
         (JAX's SPMD distribution and PyTorch run one program over the whole batch).
 
     Example:
+        >>> from keras_hopfield.backend.distribution import num_replicas
         >>> num_replicas()
         1
     """
@@ -79,6 +80,7 @@ def scale_loss(loss):
         The scaled loss (unchanged with one replica).
 
     Example:
+        >>> from keras_hopfield.backend.distribution import scale_loss
         >>> float(scale_loss(2.0))
         2.0
     """
@@ -104,6 +106,7 @@ def global_batch(x):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.backend.distribution import global_batch
         >>> tuple(global_batch(np.zeros((4, 3), "float32")).shape)
         (4, 3)
     """

@@ -25,6 +25,7 @@ def supports_gradients(backend=None):
         `True` for `"tensorflow"`, `"jax"` and `"torch"`, `False` otherwise.
 
     Example:
+        >>> from keras_hopfield.backend.gradients import supports_gradients
         >>> supports_gradients("jax")
         True
     """
@@ -61,6 +62,7 @@ def value_and_grad(fn, x):
     Example:
         >>> import numpy as np
         >>> from keras import ops
+        >>> from keras_hopfield.backend.gradients import value_and_grad
         >>> loss, grad = value_and_grad(lambda t: ops.sum(t**2), np.ones(3, "float32"))
         >>> ops.convert_to_numpy(grad).tolist()
         [2.0, 2.0, 2.0]
@@ -121,6 +123,7 @@ def is_concrete(x):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.backend.gradients import is_concrete
         >>> is_concrete(np.zeros(3))
         True
     """

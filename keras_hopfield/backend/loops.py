@@ -48,6 +48,7 @@ def fixed_loop(n, body, init, unroll=False):
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.backend.loops import fixed_loop
         >>> float(fixed_loop(3, lambda i, x: x * 2.0, ops.convert_to_tensor(1.0)))
         8.0
     """
@@ -98,6 +99,7 @@ def fixed_scan(n, body, init):
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.backend.loops import fixed_scan
         >>> carry, ys = fixed_scan(3, lambda i, x: (x * 2.0, x), ops.convert_to_tensor(1.0))
         >>> float(carry), [float(y) for y in ys]
         (8.0, [1.0, 2.0, 4.0])

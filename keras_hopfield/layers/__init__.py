@@ -1,6 +1,12 @@
-"""Keras layers of keras-hopfield."""
+"""Keras layers of keras-hopfield.
 
-from keras_hopfield.layers.cban import BipartiteNormal, CBANBlock
+Every public layer is listed in `__all__` and re-exported by the top-level
+`keras_hopfield` package. (`BipartiteNormal` is an initialiser: it lives in
+`keras_hopfield.initializers`; the name here is a kept alias of that class.)
+"""
+
+from keras_hopfield.initializers import BipartiteNormal  # noqa: F401 - alias, see the docstring
+from keras_hopfield.layers.cban import CBANBlock
 from keras_hopfield.layers.classical import HebbianHopfield
 from keras_hopfield.layers.conv import ConvHNN1D, ConvHNN2D
 from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
@@ -20,7 +26,6 @@ __all__ = [
     "ConvHNN1D",
     "ConvHNN2D",
     "CBANBlock",
-    "BipartiteNormal",
     "CRHNEncoder",
     "RestrictedHopfieldMemory",
 ]

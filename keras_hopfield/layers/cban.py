@@ -21,65 +21,19 @@ ordinary layer.
 """
 
 import math
-import random
 
 import keras
 from keras import ops
 
-__all__ = ["CBANBlock", "BipartiteNormal", "CONV_KERNEL_STD"]
+from keras_hopfield import _validation as V
+from keras_hopfield.initializers import BipartiteNormal
+
+# `BipartiteNormal` lives in `keras_hopfield.initializers`; the name here is an alias
+# of the same class (old imports and saved models keep working).
+__all__ = ["CBANBlock", "CONV_KERNEL_STD"]
 
 #: Standard deviation of the default Gaussian kernel initialiser of convolutional blocks (App. D.4).
 CONV_KERNEL_STD = 0.01
-
-
-@keras.saving.register_keras_serializable(package="keras_hopfield")
-class BipartiteNormal(keras.initializers.Initializer):
-    """Gaussian initialiser of papers/001 App. D.1–D.2.
-
-    `std = scale · (½ n_l + ½ n_{l+1} + 1)^{−½}` with `n_l`, `n_{l+1}` the
-    numbers of units of the two layers a weight joins (fan-in and fan-out of
-    the kernel; for a convolution, per receptive field).
-
-    Args:
-        scale: The factor in front (0.1 in the paper).
-        fan_in: Override of `n_l` (used for biases, whose shape does not say it).
-        fan_out: Override of `n_{l+1}`.
-        seed: Random seed.
-
-    Example:
-        >>> w = BipartiteNormal(seed=0)((25, 50))
-        >>> tuple(w.shape)
-        (25, 50)
-    """
-
-    def __init__(self, scale=0.1, fan_in=None, fan_out=None, seed=None):
-        if not scale > 0:
-            raise ValueError(f"`scale` must be positive. Received: scale={scale!r}")
-        self.scale = float(scale)
-        self.fan_in = fan_in
-        self.fan_out = fan_out
-        self.seed = seed
-        # An integer seed drawn now (as Keras's own random initialisers do), so the
-        # initialiser also works while a JAX function is being traced.
-        # (`keras.utils.set_random_seed` seeds Python's `random`).
-        self._seed = seed if seed is not None else random.randint(1, 10**9)
-
-    def stddev(self, shape):
-        shape = tuple(int(s) for s in shape)
-        if self.fan_in is not None and self.fan_out is not None:
-            n_in, n_out = self.fan_in, self.fan_out
-        elif len(shape) == 1:
-            n_in = n_out = shape[0]
-        else:
-            receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
-            n_in, n_out = shape[-2] * receptive, shape[-1] * receptive
-        return self.scale / math.sqrt(0.5 * n_in + 0.5 * n_out + 1.0)
-
-    def __call__(self, shape, dtype=None):
-        return keras.initializers.RandomNormal(stddev=self.stddev(shape), seed=self._seed)(shape, dtype=dtype)
-
-    def get_config(self):
-        return {"scale": self.scale, "fan_in": self.fan_in, "fan_out": self.fan_out, "seed": self.seed}
 
 
 def _reseeded(initializer, offset=1):
@@ -99,12 +53,6 @@ def _reseeded(initializer, offset=1):
         return initializer  # a SeedGenerator: every call already draws afresh
     config["seed"] = (int(seed) * 1_000_003 + 7919 * offset) % (2**31 - 1)
     return initializer.__class__.from_config(config)
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_hopfield")
@@ -137,8 +85,10 @@ class CBANBlock(keras.layers.Layer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.layers import CBANBlock
         >>> block = CBANBlock(filters=8, kernel_size=3, pooling=True)
         >>> x = np.ones((2, 8, 8, 3), "float32")
+        >>> block.build(x.shape)
         >>> h = block.up(x)
         >>> tuple(h.shape), tuple(block.down(h).shape)
         ((2, 4, 4, 8), (2, 8, 8, 3))
@@ -159,30 +109,34 @@ class CBANBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        owner = type(self).__name__
         if (units is None) == (filters is None):
             raise ValueError(
-                "Give exactly one of `units` (dense block) or `filters` (convolutional block). "
+                f"{owner}: give exactly one of `units` (dense block) or `filters` (convolutional block). "
                 f"Received: units={units!r}, filters={filters!r}"
             )
-        self.units = None if units is None else _positive_int("units", units)
-        self.filters = None if filters is None else _positive_int("filters", filters)
+        self.units = V.positive_int(owner, "units", units, allow_none=True)
+        self.filters = V.positive_int(owner, "filters", filters, allow_none=True)
         self.conv = self.filters is not None
         if isinstance(kernel_size, int) and not isinstance(kernel_size, bool):
             kernel_size = (kernel_size, kernel_size)
-        kernel_size = tuple(kernel_size)
+        try:
+            kernel_size = tuple(kernel_size)
+        except TypeError:
+            kernel_size = (kernel_size,)
         if len(kernel_size) != 2 or any(
             isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0 for k in kernel_size
         ):
             raise ValueError(
-                "`kernel_size` must be an odd positive integer or a pair of them (odd sizes make "
+                f"{owner}: `kernel_size` must be an odd positive integer or a pair of them (odd sizes make "
                 f"`same` convolution and its transpose exact adjoints). Received: kernel_size={kernel_size!r}"
             )
         self.kernel_size = kernel_size
-        if pooling and not self.conv:
-            raise ValueError("`pooling=True` needs a convolutional block (`filters=...`).")
-        self.pooling = bool(pooling)
-        self.tied = bool(tied)
-        self.use_bias = bool(use_bias)
+        self.pooling = V.boolean(owner, "pooling", pooling)
+        if self.pooling and not self.conv:
+            raise ValueError(f"{owner}: `pooling=True` needs a convolutional block (`filters=...`).")
+        self.tied = V.boolean(owner, "tied", tied)
+        self.use_bias = V.boolean(owner, "use_bias", use_bias)
         self.kernel_initializer = None if kernel_initializer is None else keras.initializers.get(kernel_initializer)
         self.bias_initializer = None if bias_initializer is None else keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -220,6 +174,13 @@ class CBANBlock(keras.layers.Layer):
             kernel_shape = (math.prod(input_shape[1:]), self.units)
             upper = self.units
         self.lower_shape = input_shape[1:]
+        # Later calls must match the lower layer the kernel was built for (as Keras's
+        # own layers check): a conv block on other channels would otherwise run as a
+        # grouped convolution and return a wrong result without an error.
+        if self.conv:
+            self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: int(input_shape[-1])})
+        else:
+            self.input_spec = keras.layers.InputSpec(shape=(None,) + tuple(input_shape[1:]))
         kernel_init = self.kernel_initializer or self._default_kernel_initializer()
         self.kernel = self.add_weight(
             name="kernel", shape=kernel_shape, initializer=kernel_init, regularizer=self.kernel_regularizer
@@ -248,10 +209,35 @@ class CBANBlock(keras.layers.Layer):
             self.bias = None
 
     # -- the two directions -------------------------------------------------
+    def _check_state(self, x, which):
+        """A clear error when `x` does not fit the layer the kernel was built for.
+
+        `up`/`down` are called directly (not through `__call__`, which checks the
+        `input_spec`); without this a conv block on other channels would run as a
+        grouped convolution and return a wrong result silently."""
+        if not self.built:
+            raise ValueError(f"{self.name}: build the block (or call it once) before `{which}`.")
+        shape = tuple(x.shape)
+        if which == "up":
+            expected = (None,) + tuple(self.lower_shape)
+            if self.conv:
+                expected = (None, None, None, self.lower_shape[-1])
+        else:
+            expected = (None, self.units) if not self.conv else (None, None, None, self.filters)
+        if len(shape) != len(expected) or any(e is not None and s is not None and s != e for s, e in zip(shape, expected)):
+            layer = "lower" if which == "up" else "upper"
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: `{which}` expects the {layer} layer with shape "
+                f"{expected} (None: any size), as the kernel {tuple(self.kernel.shape)} was built for. "
+                f"Received shape {shape}"
+            )
+
     def up(self, lower, kernel=None):
         """`W * x^l`: the lower layer's contribution to the upper layer's net input (no bias).
 
         `kernel` overrides the block's kernel (e.g. a gradient-stopped copy)."""
+        lower = ops.convert_to_tensor(lower)
+        self._check_state(lower, "up")
         lower = ops.cast(lower, self.compute_dtype)
         kernel = ops.cast(self.kernel if kernel is None else kernel, self.compute_dtype)
         if not self.conv:
@@ -265,6 +251,8 @@ class CBANBlock(keras.layers.Layer):
         """`Wᵀ *ᵀ x^{l+1}`: the upper layer's contribution to the lower layer's net input (no bias).
 
         `kernel` overrides the down kernel (the tied kernel, or `down_kernel` when untied)."""
+        upper = ops.convert_to_tensor(upper)
+        self._check_state(upper, "down")
         upper = ops.cast(upper, self.compute_dtype)
         if kernel is None:
             kernel = self.kernel if self.tied else self.down_kernel

@@ -4,6 +4,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_hopfield import _validation as V
 from keras_hopfield import functional_classical as fc
 from keras_hopfield.backend.distribution import global_batch
 
@@ -68,12 +69,19 @@ class HebbianHopfield(keras.layers.Layer):
         `(batch, n)` of `±1`.
 
     Example:
-        >>> patterns = np.sign(np.random.default_rng(0).normal(size=(5, 100)))
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> from keras_hopfield.layers import HebbianHopfield
+        >>> rng = np.random.default_rng(0)
+        >>> patterns = np.sign(rng.normal(size=(5, 100))).astype("float32")
         >>> net = HebbianHopfield(dynamics="sequential", seed=0)
-        >>> net.store(patterns)
-        >>> noisy = patterns * np.where(np.random.rand(5, 100) < 0.1, -1, 1)
-        >>> retrieved = net(noisy)  # equals `patterns`
-        >>> net.energy(retrieved)  # -> tensor (5,)
+        >>> _ = net.store(patterns)
+        >>> noisy = patterns * np.where(rng.random((5, 100)) < 0.1, -1, 1).astype("float32")
+        >>> retrieved = ops.convert_to_numpy(net(noisy))
+        >>> bool(np.all(retrieved == patterns))  # every pattern retrieved
+        True
+        >>> tuple(net.energy(retrieved).shape)
+        (5,)
     """
 
     def __init__(
@@ -91,32 +99,17 @@ class HebbianHopfield(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if units is not None and (not isinstance(units, int) or units < 1):
-            raise ValueError(f"`units` must be None or a positive int. Received: units={units!r}")
-        if rule not in RULES:
-            raise ValueError(f"`rule` must be one of {RULES}. Received: rule={rule!r}")
-        if dynamics not in fc.DYNAMICS:
-            raise ValueError(
-                f"`dynamics` must be one of {fc.DYNAMICS}. Received: dynamics={dynamics!r}"
-            )
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an int >= 1. Received: max_steps={max_steps!r}")
-        if not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature!r}")
-        if tie not in fc.TIES:
-            raise ValueError(f"`tie` must be one of {fc.TIES}. Received: tie={tie!r}")
-        if seed is not None and not isinstance(seed, int):
-            raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
-        self.units = units
-        self.rule = rule
-        self.dynamics = dynamics
-        self.max_steps = max_steps
-        self.temperature = float(temperature)
-        self.tie = tie
-        self.remove_diagonal = bool(remove_diagonal)
-        self.use_bias = bool(use_bias)
-        self.store_on_fit = bool(store_on_fit)
-        self.seed = seed
+        owner = type(self).__name__
+        self.units = V.positive_int(owner, "units", units, allow_none=True)
+        self.rule = V.choice(owner, "rule", rule, RULES)
+        self.dynamics = V.choice(owner, "dynamics", dynamics, fc.DYNAMICS)
+        self.max_steps = V.positive_int(owner, "max_steps", max_steps)
+        self.temperature = V.positive_float(owner, "temperature", temperature)
+        self.tie = V.choice(owner, "tie", tie, fc.TIES)
+        self.remove_diagonal = V.boolean(owner, "remove_diagonal", remove_diagonal)
+        self.use_bias = V.boolean(owner, "use_bias", use_bias)
+        self.store_on_fit = V.boolean(owner, "store_on_fit", store_on_fit)
+        self.seed = V.seed(owner, "seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 

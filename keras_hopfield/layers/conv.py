@@ -23,10 +23,10 @@ import math
 import keras
 from keras import ops
 
+from keras_hopfield import _validation as V
 from keras_hopfield import functional as F
 from keras_hopfield.backend import kernels
 from keras_hopfield.layers.deep import (
-    _check_int,
     _core_dtype,
     _iterate_logits,
     _set_weight_options,
@@ -37,7 +37,7 @@ from keras_hopfield.layers.deep import (
 __all__ = ["ConvHNN1D", "ConvHNN2D"]
 
 
-def _as_tuple(name, value, rank):
+def _as_tuple(owner, name, value, rank):
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,) * rank
     try:
@@ -49,7 +49,10 @@ def _as_tuple(name, value, rank):
         or len(value) != rank
         or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
     ):
-        raise ValueError(f"`{name}` must be a positive integer or a tuple of {rank} positive integers. Received: {name}={value!r}")
+        raise ValueError(
+            f"{owner}: `{name}` must be a positive integer or a tuple of {rank} positive integers. "
+            f"Received: {name}={value!r}"
+        )
     return value
 
 
@@ -81,26 +84,23 @@ class _BaseConvHNN(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        owner = type(self).__name__
         self.rank = rank
-        self.filters = _check_int("filters", filters, 1)
-        self.kernel_size = _as_tuple("kernel_size", kernel_size, rank)
-        self.strides = _as_tuple("strides", strides, rank)
-        self.dilation_rate = _as_tuple("dilation_rate", dilation_rate, rank)
+        self.filters = V.positive_int(owner, "filters", filters)
+        self.kernel_size = _as_tuple(owner, "kernel_size", kernel_size, rank)
+        self.strides = _as_tuple(owner, "strides", strides, rank)
+        self.dilation_rate = _as_tuple(owner, "dilation_rate", dilation_rate, rank)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
-                "`strides > 1` is not supported together with `dilation_rate > 1` (as in keras.layers.Conv). "
-                f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
+                f"{owner}: `strides > 1` is not supported together with `dilation_rate > 1` (as in "
+                f"keras.layers.Conv). Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
             )
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-            raise ValueError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
+            raise ValueError(f"{owner}: `padding` must be 'valid' or 'same'. Received: padding={padding!r}")
         self.padding = padding.lower()
-        self.data_format = _standardize_data_format(data_format)
-        self.iterations = _check_int("iterations", iterations, 0)
-        if beta is not None and (
-            isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta <= 0
-        ):
-            raise ValueError(f"`beta` must be a positive finite float or None. Received: beta={beta!r}")
-        self._beta_init = None if beta is None else float(beta)
+        self.data_format = _standardize_data_format(owner, data_format)
+        self.iterations = V.non_negative_int(owner, "iterations", iterations)
+        self._beta_init = V.positive_float(owner, "beta", beta, allow_none=True)
         self.activation = keras.activations.get(activation)
         _set_weight_options(self, locals())
 
@@ -218,6 +218,30 @@ class _BaseConvHNN(keras.layers.Layer):
             )
         else:
             self.bias = None
+        # As keras.layers.Conv: later inputs must have the channels the patterns were
+        # built for (other counts would run as a grouped convolution, silently wrong).
+        self.input_spec = self._forward_input_spec()
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _forward_input_spec(self):
+        return keras.layers.InputSpec(ndim=self.rank + 2, axes={self._channel_axis(): self.input_channels})
+
+    def __call__(self, *args, reverse=False, **kwargs):
+        if not reverse:
+            return super().__call__(*args, **kwargs)
+        if not self.built:
+            # Keras would otherwise build the patterns from the logits' shape.
+            raise ValueError(f"Call {type(self).__name__} forward once (it creates the patterns) before `reverse=True`.")
+        # The read-out takes logits (`filters` channels), not inputs: the forward spec does
+        # not apply, and `_read_out` checks the logits' rank and channels itself.
+        forward = self.input_spec
+        self.input_spec = None
+        try:
+            return super().__call__(*args, reverse=True, **kwargs)
+        finally:
+            self.input_spec = forward
 
     @property
     def beta(self):
@@ -442,6 +466,7 @@ class ConvHNN2D(_BaseConvHNN):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.layers import ConvHNN2D
         >>> hop = ConvHNN2D(filters=9, kernel_size=5, iterations=1)
         >>> x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
         >>> logits = hop(x)
@@ -545,6 +570,7 @@ class ConvHNN1D(_BaseConvHNN):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.layers import ConvHNN1D
         >>> hop = ConvHNN1D(filters=4, kernel_size=3, padding="same")
         >>> x = np.random.default_rng(0).normal(size=(2, 10, 3)).astype("float32")
         >>> tuple(hop(x).shape), tuple(hop(hop(x), reverse=True).shape)

@@ -29,6 +29,7 @@ import math
 import keras
 from keras import ops
 
+from keras_hopfield import _validation as V
 from keras_hopfield import functional as F
 from keras_hopfield.backend import kernels
 from keras_hopfield.backend.distribution import draw_for_global_batch
@@ -41,43 +42,34 @@ _DATA_FORMATS = ("channels_last", "channels_first")
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
-    return value
-
-
-def _check_positive_float(name, value, allow_none=True):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive finite float. Received: {name}={value!r}")
-    return float(value)
-
-
-def _check_per_channel(name, value, channels):
+def _check_per_channel(owner, name, value, channels):
     """A positive float or one per channel → list of `channels` floats (or None)."""
     if value is None:
         return None
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        try:
+            V.positive_float(owner, name, v)
+        except ValueError:
             raise ValueError(
-                f"`{name}` must be a positive finite float or a list of one per channel. Received: {name}={value!r}"
-            )
+                f"{owner}: `{name}` must be a positive finite float or a list of one per channel. "
+                f"Received: {name}={value!r}"
+            ) from None
     if len(values) not in (1, channels):
         raise ValueError(
-            f"`{name}` has {len(values)} values but channels={channels}; give one float or one per channel."
+            f"{owner}: `{name}` has {len(values)} values but channels={channels}; give one float or one per channel."
         )
     return [float(v) for v in values] * (channels if len(values) == 1 else 1)
 
 
-def _standardize_data_format(data_format):
+def _standardize_data_format(owner, data_format):
     if data_format is None:
         return keras.config.image_data_format()
     fmt = str(data_format).lower()
     if fmt not in _DATA_FORMATS:
-        raise ValueError(f"`data_format` must be one of {_DATA_FORMATS}. Received: data_format={data_format!r}")
+        raise ValueError(
+            f"{owner}: `data_format` must be one of {_DATA_FORMATS}. Received: data_format={data_format!r}"
+        )
     return fmt
 
 
@@ -106,7 +98,7 @@ _WEIGHT_OBJECTS = {
 def _set_weight_options(layer, options):
     """Sets the `_WEIGHT_OPTIONS` flags and the `patterns_*`/`bias_*` objects from `options` (keyword → value)."""
     for name in _WEIGHT_OPTIONS:
-        setattr(layer, name, bool(options[name]))
+        setattr(layer, name, V.boolean(type(layer).__name__, name, options[name]))
     for kind, module in _WEIGHT_OBJECTS.items():
         for weight in ("patterns", "bias"):
             setattr(layer, f"{weight}_{kind}", module.get(options[f"{weight}_{kind}"]))
@@ -191,13 +183,35 @@ class _ChannelHopfield(keras.layers.Layer):
                 f"({self._layout_text()} for data_format={self.data_format!r}; a rank-2 input is one channel). "
                 f"Received: inputs.shape={input_shape}"
             )
+        built_n = getattr(self, "neurons", None)
+        if built_n is not None and n != built_n:
+            raise ValueError(
+                f"{name} was built for {built_n} neurons but the input has {n} "
+                f"({self._layout_text()} for data_format={self.data_format!r}). Received: inputs.shape={input_shape}"
+            )
         return len(input_shape), c, n
+
+    def _set_input_spec(self, neurons):
+        """The Keras input spec after `build` (channels and neurons are fixed by the weights).
+
+        A one-channel layer takes `(batch, neurons)` or a rank-3 input with one
+        channel, so the neuron axis moves with the rank in `channels_last`; the
+        exact check is `_parse_shape`, which `call` runs too.
+        """
+        if self.channels > 1:
+            axes = {-1: self.channels, -2: neurons} if self.data_format == "channels_last" else {-2: self.channels, -1: neurons}
+            self.input_spec = keras.layers.InputSpec(ndim=3, axes=axes)
+        elif self.data_format == "channels_first":
+            self.input_spec = keras.layers.InputSpec(min_ndim=2, max_ndim=3, axes={-1: neurons})
+        else:
+            self.input_spec = keras.layers.InputSpec(min_ndim=2, max_ndim=3)
 
     def _layout_text(self):
         return "batch, neurons, channels" if self.data_format == "channels_last" else "batch, channels, neurons"
 
     def _to_core(self, inputs, mask=None):
         """Input → `(B, C, 1, N)` states in the core dtype (mask applied)."""
+        self._parse_shape(inputs.shape)
         core = _core_dtype(self.compute_dtype)
         x = ops.cast(inputs, core)
         rank = len(inputs.shape)
@@ -316,6 +330,7 @@ class DeepHNN(_ChannelHopfield):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.layers import DeepHNN
         >>> layer = DeepHNN(channels=2, features=3, depth=4, iterations=2)
         >>> x = np.random.default_rng(0).normal(size=(5, 16, 2)).astype("float32")
         >>> tuple(layer(x).shape), tuple(layer.patterns.shape)
@@ -343,12 +358,13 @@ class DeepHNN(_ChannelHopfield):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.channels = _check_int("channels", channels, 1)
-        self.features = _check_int("features", features, 1)
-        self.depth = _check_int("depth", depth, 1)
-        self.iterations = _check_int("iterations", iterations, 0)
-        self._beta_init = _check_per_channel("beta", beta, self.channels)
-        self.data_format = _standardize_data_format(data_format)
+        owner = type(self).__name__
+        self.channels = V.positive_int(owner, "channels", channels)
+        self.features = V.positive_int(owner, "features", features)
+        self.depth = V.positive_int(owner, "depth", depth)
+        self.iterations = V.non_negative_int(owner, "iterations", iterations)
+        self._beta_init = _check_per_channel(owner, "beta", beta, self.channels)
+        self.data_format = _standardize_data_format(owner, data_format)
         _set_weight_options(self, locals())
 
     def build(self, input_shape):
@@ -383,6 +399,7 @@ class DeepHNN(_ChannelHopfield):
             )
         else:
             self.bias = None
+        self._set_input_spec(n)
 
     def _final_logits(self, inputs, mask):
         """`(x, l, P, β)`: states `(B,C,1,N)`, logits after the updates `(B,C,1,DF)`."""
@@ -521,6 +538,7 @@ class VHNN(_ChannelHopfield):
     Example:
         >>> import numpy as np
         >>> from keras import ops
+        >>> from keras_hopfield.layers import VHNN
         >>> layer = VHNN(channels=1, features=4, iterations=3, noise=0.3, seed=0)
         >>> x = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
         >>> clean = ops.convert_to_numpy(layer(x))                    # inference: no noise
@@ -548,23 +566,22 @@ class VHNN(_ChannelHopfield):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.channels = _check_int("channels", channels, 1)
-        self.features = _check_int("features", features, 1)
-        self.iterations = _check_int("iterations", iterations, 1)
-        self._beta_init = _check_per_channel("beta", beta, self.channels)
+        owner = type(self).__name__
+        self.channels = V.positive_int(owner, "channels", channels)
+        self.features = V.positive_int(owner, "features", features)
+        self.iterations = V.positive_int(owner, "iterations", iterations)
+        self._beta_init = _check_per_channel(owner, "beta", beta, self.channels)
         if noise is None:
-            raise ValueError("`noise` must be a positive finite float or one per channel. Received: noise=None")
-        self._noise_init = _check_per_channel("noise", noise, self.channels)
-        self.data_format = _standardize_data_format(data_format)
-        self.trainable_beta = bool(trainable_beta)
-        self.trainable_patterns = bool(trainable_patterns)
-        self.trainable_noise = bool(trainable_noise)
+            raise ValueError(f"{owner}: `noise` must be a positive finite float or one per channel. Received: noise=None")
+        self._noise_init = _check_per_channel(owner, "noise", noise, self.channels)
+        self.data_format = _standardize_data_format(owner, data_format)
+        self.trainable_beta = V.boolean(owner, "trainable_beta", trainable_beta)
+        self.trainable_patterns = V.boolean(owner, "trainable_patterns", trainable_patterns)
+        self.trainable_noise = V.boolean(owner, "trainable_noise", trainable_noise)
         self.patterns_initializer = keras.initializers.get(patterns_initializer)
         self.patterns_regularizer = keras.regularizers.get(patterns_regularizer)
         self.patterns_constraint = keras.constraints.get(patterns_constraint)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = V.seed(owner, "seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -594,6 +611,7 @@ class VHNN(_ChannelHopfield):
             trainable=self.trainable_noise,
             autocast=False,
         )
+        self._set_input_spec(n)
 
     @property
     def noise(self):
@@ -703,6 +721,7 @@ class ConvexMerge(keras.layers.Layer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.layers import ConvexMerge
         >>> merge = ConvexMerge(channels=5)
         >>> y = merge(np.ones((2, 10, 5), "float32"))
         >>> tuple(y.shape), float(y[0, 0])
@@ -720,9 +739,10 @@ class ConvexMerge(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.channels = _check_int("channels", channels, 1)
-        self.data_format = _standardize_data_format(data_format)
-        self.per_feature = bool(per_feature)
+        owner = type(self).__name__
+        self.channels = V.positive_int(owner, "channels", channels)
+        self.data_format = _standardize_data_format(owner, data_format)
+        self.per_feature = V.boolean(owner, "per_feature", per_feature)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -759,6 +779,16 @@ class ConvexMerge(keras.layers.Layer):
             constraint=self.kernel_constraint,
             autocast=False,
         )
+        rank = len(input_shape)
+        axes = {self._channel_axis(rank): self.channels}
+        if self.per_feature:
+            # The scores have one entry per feature: the feature axes are fixed too.
+            axes.update({i: d for i, d in enumerate(input_shape) if i > 0 and i != self._channel_axis(rank)})
+            self.input_spec = keras.layers.InputSpec(ndim=rank, axes=axes)
+        elif self.data_format == "channels_last":
+            self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.channels})
+        else:
+            self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={1: self.channels})
 
     @property
     def mixing(self):

@@ -4,6 +4,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_hopfield import _validation as V
 from keras_hopfield import functional_classical as fc
 
 __all__ = ["DenseAssociativeMemory"]
@@ -44,8 +45,12 @@ class DenseAssociativeMemory(keras.layers.Layer):
       - F\\big(s_\\mu/T\\big)\\Big), \\qquad
       s_\\mu = \\sum_j\\xi^\\mu_j v_j - \\sum_\\gamma\\xi^\\mu_\\gamma .$$
 
-    The memories are trainable weights, so the classifier trains with `fit` (use
-    `KrotovOptimizer`, `PowerLoss` and `TemperatureAnnealing` for the paper's recipe).
+    **What `fit` learns.** In classifier mode the memories are trainable weights and
+    the classifier trains with `fit` (use `KrotovOptimizer`, `PowerLoss` and
+    `TemperatureAnnealing` for the paper's recipe). In associative mode the output is
+    piecewise constant in the memories and the input (no gradient reaches either),
+    so the memories are created *non-trainable*: they are set with `store` (e.g. from
+    a trained classifier's `memories`), and `fit` leaves them unchanged.
 
     Args:
         num_memories: Number of memories `K` (hidden units), an int ≥ 1.
@@ -74,13 +79,19 @@ class DenseAssociativeMemory(keras.layers.Layer):
         Classifier mode: label outputs `(batch, N_c)` in `(−1, 1)`.
 
     Example:
-        >>> memories = np.sign(np.random.default_rng(0).normal(size=(200, 64)))
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> from keras_hopfield.layers import DenseAssociativeMemory
+        >>> memories = np.sign(np.random.default_rng(0).normal(size=(200, 64))).astype("float32")
         >>> dam = DenseAssociativeMemory(200, degree=3, seed=0)
-        >>> dam.store(memories)
-        >>> dam(memories[:4])  # memories are fixed points at this load
+        >>> _ = dam.store(memories)
+        >>> retrieved = ops.convert_to_numpy(dam(memories[:4]))
+        >>> bool(np.all(retrieved == memories[:4]))  # memories are fixed points at this load
+        True
         >>> clf = DenseAssociativeMemory(100, degree=3, num_labels=10,
         ...                              mode="classifier", temperature=30.0)
-        >>> clf(np.zeros((2, 784), "float32")).shape  # (2, 10)
+        >>> tuple(clf(np.zeros((2, 784), "float32")).shape)
+        (2, 10)
     """
 
     def __init__(
@@ -101,53 +112,23 @@ class DenseAssociativeMemory(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(num_memories, bool) or not isinstance(num_memories, int) or num_memories < 1:
-            raise ValueError(
-                f"`num_memories` must be an int >= 1. Received: num_memories={num_memories!r}"
-            )
-        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 2:
-            raise ValueError(f"`degree` must be an int >= 2. Received: degree={degree!r}")
-        if interaction not in fc.INTERACTIONS:
-            raise ValueError(
-                f"`interaction` must be one of {fc.INTERACTIONS}. "
-                f"Received: interaction={interaction!r}"
-            )
-        if not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature!r}")
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 0:
-            raise ValueError(f"`num_labels` must be an int >= 0. Received: num_labels={num_labels!r}")
-        if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
+        owner = type(self).__name__
+        self.num_memories = V.positive_int(owner, "num_memories", num_memories)
+        self.degree = V.check_int(owner, "degree", degree, minimum=2)
+        self.interaction = V.choice(owner, "interaction", interaction, fc.INTERACTIONS)
+        self.temperature = V.positive_float(owner, "temperature", temperature)
+        self.num_labels = V.non_negative_int(owner, "num_labels", num_labels)
+        self.mode = V.choice(owner, "mode", mode, MODES)
         if mode == "classifier" and num_labels < 1:
             raise ValueError(
-                "`mode='classifier'` needs label units: `num_labels` must be >= 1. "
+                f"{owner}: `mode='classifier'` needs label units: `num_labels` must be >= 1. "
                 f"Received: num_labels={num_labels!r}"
             )
-        if dynamics not in ("sequential", "parallel"):
-            raise ValueError(
-                f"`dynamics` must be 'sequential' or 'parallel'. Received: dynamics={dynamics!r}"
-            )
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an int >= 1. Received: max_steps={max_steps!r}")
-        if classifier_form not in FORMS:
-            raise ValueError(
-                f"`classifier_form` must be one of {FORMS}. "
-                f"Received: classifier_form={classifier_form!r}"
-            )
-        if tie not in fc.TIES:
-            raise ValueError(f"`tie` must be one of {fc.TIES}. Received: tie={tie!r}")
-        if seed is not None and not isinstance(seed, int):
-            raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
-        self.num_memories = num_memories
-        self.degree = degree
-        self.interaction = interaction
-        self.temperature = float(temperature)
-        self.num_labels = num_labels
-        self.mode = mode
-        self.dynamics = dynamics
-        self.max_steps = max_steps
-        self.classifier_form = classifier_form
-        self.tie = tie
+        self.dynamics = V.choice(owner, "dynamics", dynamics, ("sequential", "parallel"))
+        self.max_steps = V.positive_int(owner, "max_steps", max_steps)
+        self.classifier_form = V.choice(owner, "classifier_form", classifier_form, FORMS)
+        self.tie = V.choice(owner, "tie", tie, fc.TIES)
+        seed = V.seed(owner, "seed", seed)
         if memory_initializer is None:
             memory_initializer = keras.initializers.RandomNormal(mean=-0.3, stddev=0.3, seed=seed)
         self.memory_initializer = keras.initializers.get(memory_initializer)
@@ -170,11 +151,14 @@ class DenseAssociativeMemory(keras.layers.Layer):
             raise ValueError(
                 f"The state has {total} units, not more than num_labels={self.num_labels}."
             )
+        # Only the classifier learns its memories by gradient: associative retrieval is
+        # piecewise constant in them (sgn dynamics, cut from autodiff), so there they are
+        # non-trainable state set by `store` and `fit` leaves them unchanged.
         self.memories = self.add_weight(
             shape=(self.num_memories, total),
             initializer=self.memory_initializer,
             constraint=self.memory_constraint,
-            trainable=True,
+            trainable=self.mode == "classifier",
             name="memories",
         )
         self.temperature_variable = self.add_weight(

@@ -10,32 +10,13 @@ import math
 import keras
 from keras import ops
 
+from keras_hopfield import _validation as V
 from keras_hopfield import functional as F
 from keras_hopfield.backend.kernels import prefers_fused_attention
-
-try:  # Keras keeps mask bookkeeping private; MultiHeadAttention uses the same helpers.
-    from keras.src.backend import get_keras_mask as _get_keras_mask
-    from keras.src.backend import set_keras_mask as _set_keras_mask
-except ImportError:  # pragma: no cover - older/newer Keras layouts
-
-    def _get_keras_mask(x):
-        return getattr(x, "_keras_mask", None)
-
-    def _set_keras_mask(x, mask):
-        try:
-            x._keras_mask = mask
-        except AttributeError:
-            pass
+from keras_hopfield.backend.masks import get_keras_mask as _get_keras_mask
+from keras_hopfield.backend.masks import set_keras_mask as _set_keras_mask
 
 _HALF = ("float16", "bfloat16")
-
-
-def _as_positive_int(name, value, allow_none=True):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer{' or None' if allow_none else ''}. Received: {name}={value!r}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_hopfield")
@@ -89,14 +70,19 @@ class HopfieldRetrieval(keras.layers.Layer):
             (L2 norm). `0` runs all `max_steps`.
         separation: `"softmax"`, `"sparsemax"` or `"entmax15"`.
         normalize_query: LayerNorm on the state patterns before projecting.
-        normalize_query_affine: Learned scale and offset for that LayerNorm.
+        normalize_query_affine: Learned scale and offset for that LayerNorm;
+            `None` (default) follows `normalize_query`. `True` with
+            `normalize_query=False` is an error.
         normalize_memory: LayerNorm on the stored patterns.
-        normalize_memory_affine: Learned scale and offset for it.
+        normalize_memory_affine: Learned scale and offset for it (`None`:
+            follows `normalize_memory`).
         normalize_value: LayerNorm on the pattern projections (values).
-        normalize_value_affine: Learned scale and offset for it.
+        normalize_value_affine: Learned scale and offset for it (`None`:
+            follows `normalize_value`).
         normalize_association_space: LayerNorm on the projected `Q` and `K`
             (per head).
-        normalize_association_space_affine: Learned scale/offset for it.
+        normalize_association_space_affine: Learned scale/offset for it
+            (default `False`, as in `hflayers`; `None` follows the norm flag).
         project_query: Learn `W_Q`. `False` makes the state patterns
             *static*: used as they are, split into heads (their size must
             then be `num_heads × key_dim`).
@@ -111,7 +97,7 @@ class HopfieldRetrieval(keras.layers.Layer):
         use_bias: Biases in the projections.
         dropout: Dropout rate on the read-out association matrix.
         activation: Activation applied to the output.
-        norm_epsilon: Epsilon of the LayerNorms.
+        norm_epsilon: Epsilon of the LayerNorms, > 0.
         kernel_initializer: Initializer of the projection kernels.
         bias_initializer: Initializer of the projection biases.
         kernel_regularizer: Regularizer of the projection kernels.
@@ -164,11 +150,11 @@ class HopfieldRetrieval(keras.layers.Layer):
         eps=1e-4,
         separation="softmax",
         normalize_query=True,
-        normalize_query_affine=True,
+        normalize_query_affine=None,
         normalize_memory=True,
-        normalize_memory_affine=True,
+        normalize_memory_affine=None,
         normalize_value=True,
-        normalize_value_affine=True,
+        normalize_value_affine=None,
         normalize_association_space=False,
         normalize_association_space_affine=False,
         project_query=True,
@@ -192,67 +178,62 @@ class HopfieldRetrieval(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = _as_positive_int("num_heads", num_heads, allow_none=False)
-        self.key_dim = _as_positive_int("key_dim", key_dim)
-        self.value_dim = _as_positive_int("value_dim", value_dim)
-        self.output_dim = _as_positive_int("output_dim", output_dim)
+        owner = type(self).__name__
+        self.num_heads = V.positive_int(owner, "num_heads", num_heads)
+        self.key_dim = V.positive_int(owner, "key_dim", key_dim, allow_none=True)
+        self.value_dim = V.positive_int(owner, "value_dim", value_dim, allow_none=True)
+        self.output_dim = V.positive_int(owner, "output_dim", output_dim, allow_none=True)
         self._beta_init = self._validate_beta(beta, self.num_heads)
-        self.trainable_beta = bool(trainable_beta)
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an integer >= 1. Received: max_steps={max_steps!r}")
-        self.max_steps = max_steps
-        if eps is None:
-            eps = 0.0
-        if not isinstance(eps, (int, float)) or eps < 0 or math.isnan(eps):
-            raise ValueError(f"`eps` must be a float >= 0. Received: eps={eps!r}")
-        self.eps = float(eps)
-        if separation not in F.SEPARATIONS:
-            raise ValueError(f"Unknown `separation`={separation!r}; expected one of {F.SEPARATIONS}.")
-        self.separation = separation
+        self.trainable_beta = V.boolean(owner, "trainable_beta", trainable_beta)
+        self.max_steps = V.positive_int(owner, "max_steps", max_steps)
+        self.eps = V.non_negative_float(owner, "eps", 0.0 if eps is None else eps)
+        self.separation = V.choice(owner, "separation", separation, F.SEPARATIONS)
+        # `normalize_*_affine=None` (the default) follows its norm flag: a learned scale
+        # and offset when the LayerNorm is on, none when it is off.
         for name, norm, affine in (
             ("normalize_query", normalize_query, normalize_query_affine),
             ("normalize_memory", normalize_memory, normalize_memory_affine),
             ("normalize_value", normalize_value, normalize_value_affine),
             ("normalize_association_space", normalize_association_space, normalize_association_space_affine),
         ):
+            norm = V.boolean(owner, name, norm)
+            affine = V.optional_boolean(owner, f"{name}_affine", affine)
+            affine = norm if affine is None else affine
             if affine and not norm:
                 # Same rule as the reference: an affine norm needs the norm.
-                raise ValueError(f"`{name}_affine=True` has no effect with `{name}=False`; set both or neither.")
-        self.normalize_query = bool(normalize_query)
-        self.normalize_query_affine = bool(normalize_query_affine)
-        self.normalize_memory = bool(normalize_memory)
-        self.normalize_memory_affine = bool(normalize_memory_affine)
-        self.normalize_value = bool(normalize_value)
-        self.normalize_value_affine = bool(normalize_value_affine)
-        self.normalize_association_space = bool(normalize_association_space)
-        self.normalize_association_space_affine = bool(normalize_association_space_affine)
-        self.project_query = bool(project_query)
-        self.project_memory = bool(project_memory)
-        self.project_value = bool(project_value)
-        self.value_from_memory = bool(value_from_memory)
+                raise ValueError(
+                    f"{owner}: `{name}_affine=True` has no effect with `{name}=False` (there is no "
+                    f"LayerNorm to scale); set `{name}=True`, or leave `{name}_affine` at None."
+                )
+            setattr(self, name, norm)
+            setattr(self, f"{name}_affine", affine)
+        self.project_query = V.boolean(owner, "project_query", project_query)
+        self.project_memory = V.boolean(owner, "project_memory", project_memory)
+        self.project_value = V.boolean(owner, "project_value", project_value)
+        self.value_from_memory = V.boolean(owner, "value_from_memory", value_from_memory)
         if self.value_from_memory and not self.project_value:
-            raise ValueError("`value_from_memory=True` needs `project_value=True` (the values are W_V applied to K).")
-        self.use_output_projection = bool(use_output_projection)
+            raise ValueError(
+                f"{owner}: `value_from_memory=True` needs `project_value=True` (the values are W_V applied to K)."
+            )
+        self.use_output_projection = V.boolean(owner, "use_output_projection", use_output_projection)
         if not self.use_output_projection and output_dim is not None:
             raise ValueError(
-                f"`output_dim`={output_dim} needs `use_output_projection=True`; without the output "
+                f"{owner}: `output_dim`={output_dim} needs `use_output_projection=True`; without the output "
                 "projection the output size is num_heads * value_dim."
             )
-        self.add_bias_pattern = bool(add_bias_pattern)
-        self.add_zero_pattern = bool(add_zero_pattern)
-        self.use_bias = bool(use_bias)
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be a float in [0, 1). Received: dropout={dropout!r}")
-        self.dropout = float(dropout)
+        self.add_bias_pattern = V.boolean(owner, "add_bias_pattern", add_bias_pattern)
+        self.add_zero_pattern = V.boolean(owner, "add_zero_pattern", add_zero_pattern)
+        self.use_bias = V.boolean(owner, "use_bias", use_bias)
+        self.dropout = V.check_float(owner, "dropout", dropout, minimum=0.0, maximum=1.0, max_inclusive=False)
         self.activation = keras.activations.get(activation)
-        self.norm_epsilon = float(norm_epsilon)
+        self.norm_epsilon = V.positive_float(owner, "norm_epsilon", norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.seed = seed
+        self.seed = V.seed(owner, "seed", seed)
         self.supports_masking = True
         self._dropout_layer = keras.layers.Dropout(self.dropout, seed=seed, dtype=self.dtype_policy)
 
@@ -504,6 +485,24 @@ class HopfieldRetrieval(keras.layers.Layer):
         else:
             self.output_projection = None
         self._dropout_layer.build(None)
+        # The weights fix every feature size: Keras checks the query against this spec,
+        # `_check_feature_sizes` the memory and value (clear errors, not a backend's).
+        self._feature_sizes = (query_shape[-1], memory_shape[-1], value_shape[-1])
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, max_ndim=3, axes={-1: query_shape[-1]})
+
+    def _check_feature_sizes(self, memory, value):
+        sizes = getattr(self, "_feature_sizes", None)
+        if sizes is None:
+            return
+        for name, tensor, expected in (("memory", memory, sizes[1]), ("value", value, sizes[2])):
+            if tensor is None:
+                continue
+            got = tuple(tensor.shape)[-1]
+            if got is not None and got != expected:
+                raise ValueError(
+                    f"{type(self).__name__} {self.name!r} was built for `{name}` with {expected} features "
+                    f"but received {name}.shape={tuple(tensor.shape)}."
+                )
 
     @property
     def beta(self):
@@ -636,6 +635,7 @@ class HopfieldRetrieval(keras.layers.Layer):
         return_association=False,
         training=None,
     ):
+        self._check_feature_sizes(memory, value)
         # Keras fills `<arg>_mask` only when several tensors are passed; with a
         # single (self-association) input the mask is read off the tensor.
         query_mask = _get_keras_mask(query) if query_mask is None else query_mask
@@ -853,7 +853,7 @@ class HopfieldPooling(HopfieldRetrieval):
 
     def __init__(self, num_queries=1, query_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.num_queries = _as_positive_int("num_queries", num_queries, allow_none=False)
+        self.num_queries = V.positive_int(type(self).__name__, "num_queries", num_queries)
         self.query_initializer = keras.initializers.get(query_initializer)
 
     def build(self, input_shape):
@@ -865,6 +865,7 @@ class HopfieldPooling(HopfieldRetrieval):
             name="pooling_queries", shape=(self.num_queries, input_shape[-1]), initializer=self.query_initializer
         )
         super().build((None, self.num_queries, input_shape[-1]), input_shape)
+        self.input_spec = keras.layers.InputSpec(ndim=3, axes={-1: input_shape[-1]})
 
     def _queries(self, inputs):
         q = ops.cast(self.pooling_queries, self.compute_dtype)
@@ -920,7 +921,9 @@ class HopfieldLookup(HopfieldRetrieval):
         memory_size: Number of learned stored patterns.
         memory_dim: Size of each stored pattern (default: input feature size).
         separate_values: Learn values `Yᵥ` separate from the stored patterns.
-        trainable_values: Whether `Yᵥ` is trained (only with `separate_values`).
+        trainable_values: Whether `Yᵥ` is trained; `False` needs
+            `separate_values=True` (otherwise an error: the values are then the
+            stored patterns themselves).
         memory_initializer: Initializer of the stored patterns (and values).
         **kwargs: Every `HopfieldRetrieval` argument.
 
@@ -951,10 +954,17 @@ class HopfieldLookup(HopfieldRetrieval):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.memory_size = _as_positive_int("memory_size", memory_size, allow_none=False)
-        self.memory_dim = _as_positive_int("memory_dim", memory_dim)
-        self.separate_values = bool(separate_values)
-        self.trainable_values = bool(trainable_values)
+        owner = type(self).__name__
+        self.memory_size = V.positive_int(owner, "memory_size", memory_size)
+        self.memory_dim = V.positive_int(owner, "memory_dim", memory_dim, allow_none=True)
+        self.separate_values = V.boolean(owner, "separate_values", separate_values)
+        self.trainable_values = V.boolean(owner, "trainable_values", trainable_values)
+        if not self.trainable_values and not self.separate_values:
+            raise ValueError(
+                f"{owner}: `trainable_values=False` needs `separate_values=True`: without separate values "
+                "the stored patterns are the values, and they are trained as keys. Freeze the whole memory "
+                "with `layer.stored_patterns.trainable = False` instead."
+            )
         self.memory_initializer = keras.initializers.get(memory_initializer)
 
     def build(self, input_shape):

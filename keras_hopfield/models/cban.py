@@ -47,6 +47,8 @@ from keras import ops
 from keras_hopfield import functional as F
 from keras_hopfield.backend.distribution import scale_loss
 from keras_hopfield.backend.loops import fixed_scan, while_loop
+from keras_hopfield.backend.export import while_loop_export_kwargs
+from keras_hopfield.backend.loops import fixed_scan
 from keras_hopfield.layers.cban import CBANBlock
 
 __all__ = ["CBAN"]
@@ -110,6 +112,7 @@ class CBAN(keras.Model):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.models import CBAN
         >>> from keras_hopfield.layers import CBANBlock
         >>> model = CBAN([CBANBlock(units=16)], max_steps=20)
         >>> evidence = np.zeros((4, 25), "float32"); mask = np.zeros((4, 25), "float32")
@@ -609,10 +612,7 @@ class CBAN(keras.Model):
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """`keras.Model.export`; on JAX the settling `while_loop` is exported without a gradient
         (`jax2tf` cannot differentiate a `while_loop`, and inference does not need one)."""
-        if keras.backend.backend() == "jax" and format == "tf_saved_model":
-            jax2tf_kwargs = dict(kwargs.pop("jax2tf_kwargs", None) or {})
-            jax2tf_kwargs.setdefault("with_gradient", False)
-            kwargs["jax2tf_kwargs"] = jax2tf_kwargs
+        kwargs = while_loop_export_kwargs(format, kwargs)
         return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
 
     def compute_output_shape(self, input_shape):

@@ -54,6 +54,7 @@ class CRHN(keras.Model):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.models import CRHN
         >>> from keras_hopfield.layers.crhn import CRHNEncoder, RestrictedHopfieldMemory
         >>> x = np.random.default_rng(0).uniform(size=(8, 16, 16, 3)).astype("float32")
         >>> crhn = CRHN(CRHNEncoder(filters=(8, 16), latent_dim=64),

@@ -67,7 +67,9 @@ def pc_predictions(states, kernels, biases, activation="relu"):
         The list `[μ^0, ..., μ^{L−1}]`.
 
     Example:
+        >>> from keras import ops
         >>> import numpy as np
+        >>> from keras_hopfield.models.predictive_coding import pc_predictions
         >>> x = [np.ones((2, 3), "float32"), np.ones((2, 4), "float32")]
         >>> mu = pc_predictions(x, [np.ones((4, 3), "float32")], [None])
         >>> ops.convert_to_numpy(mu[0]).tolist()
@@ -102,6 +104,7 @@ def pc_energy(states, kernels, biases, activation="relu"):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.models.predictive_coding import pc_energy
         >>> x = [np.zeros((1, 2), "float32"), np.ones((1, 2), "float32")]
         >>> float(pc_energy(x, [np.eye(2, dtype="float32")], [None])[0])
         1.0
@@ -152,7 +155,9 @@ def pc_value_gradients(states, kernels, biases, activation="relu"):
         The list `[∂E/∂x^0, ..., ∂E/∂x^L]`, shaped like `states`.
 
     Example:
+        >>> from keras import ops
         >>> import numpy as np
+        >>> from keras_hopfield.models.predictive_coding import pc_value_gradients
         >>> x = [np.zeros((1, 2), "float32"), np.ones((1, 2), "float32")]
         >>> g = pc_value_gradients(x, [np.eye(2, dtype="float32")], [None])
         >>> ops.convert_to_numpy(g[1]).tolist()
@@ -183,7 +188,9 @@ def pc_weight_gradients(states, kernels, biases, activation="relu"):
         where the bias is `None`).
 
     Example:
+        >>> from keras import ops
         >>> import numpy as np
+        >>> from keras_hopfield.models.predictive_coding import pc_weight_gradients
         >>> x = [np.zeros((1, 2), "float32"), np.ones((1, 2), "float32")]
         >>> gw, gb = pc_weight_gradients(x, [np.eye(2, dtype="float32")], [None])
         >>> ops.convert_to_numpy(gw[0]).tolist()
@@ -291,6 +298,7 @@ class PredictiveCodingMemory(keras.Model):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.models import PredictiveCodingMemory
         >>> images = np.random.default_rng(0).uniform(size=(8, 4, 4, 1)).astype("float32")
         >>> pcn = PredictiveCodingMemory(widths=(32,), learning_rate=0.01, seed=0)
         >>> history = pcn.fit_memory(images, epochs=2, verbose=0)
