@@ -1,0 +1,30 @@
+"""Adversarial attacks (interim: the module moved to iterative.py; split follows)."""
+
+from keras_hopfield.attacks.iterative import (  # noqa: F401
+    ATTACKS,
+    Attack,
+    BIM,
+    DIFGSM,
+    EOTPGD,
+    FFGSM,
+    FGSM,
+    MIFGSM,
+    NIFGSM,
+    PGD,
+    bim,
+    difgsm,
+    eotpgd,
+    evaluate_transfer,
+    ffgsm,
+    fgsm,
+    get,
+    input_diversity,
+    make_surrogate_autoencoder,
+    mifgsm,
+    nifgsm,
+    per_sample_loss,
+    pgd,
+    train_surrogate_autoencoder,
+    transfer_attack,
+)
+from keras_hopfield.attacks.iterative import __all__  # noqa: F401

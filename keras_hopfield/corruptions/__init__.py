@@ -1,0 +1,30 @@
+"""Image corruptions (interim: the module moved to masks.py; split follows)."""
+
+from keras_hopfield.corruptions.masks import (  # noqa: F401
+    Brightness,
+    ColumnOcclusion,
+    Contrast,
+    GaussianNoise,
+    KeepTopFraction,
+    PerlinMask,
+    RandomPatchMask,
+    RandomPixelMask,
+    RowOcclusion,
+    _SeedStream,
+    _check_seed,
+    _to_float_tensor,
+    adjust_brightness,
+    adjust_contrast,
+    check_fraction,
+    check_value_range,
+    gaussian_noise,
+    keep_top_fraction,
+    occlude_columns,
+    occlude_rows,
+    perlin_mask,
+    perlin_noise,
+    prepare_images,
+    random_patch_mask,
+    random_pixel_mask,
+)
+from keras_hopfield.corruptions.masks import __all__  # noqa: F401
