@@ -1,29 +1,10 @@
-"""Image corruptions for probing associative memories.
+"""Masks: corruptions that obscure pixels and return `(corrupted, known)`.
 
-Every corruption works on a batch of images with values in [0, 1] in
-`channels_last` layout, shape `(N, H, W, C)`; a single image `(H, W, C)` is
-also accepted and returned without the batch axis. Inputs may be NumPy arrays
-or backend tensors; outputs are backend tensors (`keras.ops`), so the same code
-runs on TensorFlow, JAX and PyTorch.
-
-Masking corruptions return a pair `(corrupted, known)`: `known` is a boolean
-tensor with the shape of the images that is `True` where the pixel is still
-observed and `False` where it was obscured (set to `fill_value`). All channels
-of a pixel share the same mask value.
-
-Every stochastic function takes `seed`: an `int` (reproducible), a
-`keras.random.SeedGenerator` (a new draw on every call) or `None` (Keras'
-global generator).
-
-Each corruption also exists as a Keras layer (e.g. `GaussianNoise`,
-`PerlinMask`) that is active in training (`training=True`) and the identity
-otherwise, unless built with `apply_at_inference=True`.
-
-Input validation: a wrong rank, a fraction outside [0, 1] or a negative
-variance always raises `ValueError`. Whether pixel values lie in [0, 1] is
-checked only when it is cheap, i.e. for eager (concrete) NumPy arrays and
-tensors; inside traced code (`tf.function`, `tf.data`, `jax.jit`) the check
-is skipped.
+Random pixels (`random_pixel_mask`), Perlin-noise blobs (`perlin_mask`,
+with the noise field `perlin_noise`), square patches over the foreground
+(`random_patch_mask`), bands of columns or rows (`occlude_columns`,
+`occlude_rows`) and the top part of an image (`keep_top_fraction`), each with
+its Keras layer (`RandomPixelMask`, ..., `KeepTopFraction`).
 """
 
 import math
@@ -33,9 +14,9 @@ import numpy as np
 from keras import ops
 
 from keras_hopfield.backend import is_concrete
+from keras_hopfield.corruptions._common import _CorruptionLayer, _SeedStream, check_fraction, prepare_images
 
 __all__ = [
-    "gaussian_noise",
     "random_pixel_mask",
     "perlin_noise",
     "perlin_mask",
@@ -43,192 +24,18 @@ __all__ = [
     "occlude_columns",
     "occlude_rows",
     "keep_top_fraction",
-    "adjust_brightness",
-    "adjust_contrast",
-    "GaussianNoise",
     "RandomPixelMask",
     "PerlinMask",
     "RandomPatchMask",
     "ColumnOcclusion",
     "RowOcclusion",
     "KeepTopFraction",
-    "Brightness",
-    "Contrast",
 ]
 
-_RANGE_TOLERANCE = 1e-6
-
 
 # --------------------------------------------------------------------------
-# Validation helpers (shared with keras_hopfield.metrics and .attacks)
+# Mask helpers
 # --------------------------------------------------------------------------
-
-
-def _is_float_dtype(dtype):
-    return "float" in keras.backend.standardize_dtype(dtype)
-
-
-def _to_float_tensor(x):
-    if isinstance(x, (list, tuple)):
-        x = np.asarray(x)
-    if isinstance(x, np.ndarray) and not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(keras.config.floatx())
-    x = ops.convert_to_tensor(x)
-    if not _is_float_dtype(x.dtype):
-        x = ops.cast(x, keras.config.floatx())
-    return x
-
-
-def check_value_range(x, name="images", minval=0.0, maxval=1.0):
-    """Raise `ValueError` if a concrete array has values outside `[minval, maxval]`.
-
-    Symbolic or traced tensors are not checked (see the module docstring).
-
-    Args:
-        x: Array or tensor.
-        name: Argument name used in the error message.
-        minval: Smallest allowed value.
-        maxval: Largest allowed value.
-
-    Returns:
-        None.
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import check_value_range
-        >>> check_value_range(np.array([0.0, 0.5, 1.0]))
-    """
-    if not is_concrete(x):
-        return
-    if isinstance(x, np.ndarray):
-        if x.size == 0:
-            return
-        lo, hi = float(np.min(x)), float(np.max(x))
-    else:
-        if int(np.prod(ops.shape(x))) == 0:
-            return
-        lo = float(ops.convert_to_numpy(ops.min(x)))
-        hi = float(ops.convert_to_numpy(ops.max(x)))
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
-    if lo < minval - _RANGE_TOLERANCE or hi > maxval + _RANGE_TOLERANCE:
-        hint = " (uint8 images? divide by 255 first)" if hi > 1.5 and maxval == 1.0 else ""
-        raise ValueError(
-            f"`{name}` must have values in [{minval}, {maxval}]; received values "
-            f"in [{lo:.4g}, {hi:.4g}]{hint}."
-        )
-
-
-def prepare_images(images, name="images", check_range=True, allow_single=True):
-    """Validate an image batch and convert it to a float backend tensor.
-
-    Args:
-        images: `(N, H, W, C)` batch or, if `allow_single`, a single
-            `(H, W, C)` image; NumPy array or backend tensor.
-        name: Argument name used in error messages.
-        check_range: Whether to check (when cheap) that values lie in [0, 1].
-        allow_single: Whether a rank-3 input is accepted as a single image.
-
-    Returns:
-        A tuple `(batch, single)`: the 4-D float tensor and whether a batch
-        axis was added (so the caller can remove it again).
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import prepare_images
-        >>> batch, single = prepare_images(np.zeros((4, 8, 8, 1)))
-        >>> tuple(batch.shape), single
-        ((4, 8, 8, 1), False)
-    """
-    if check_range and isinstance(images, np.ndarray):
-        check_value_range(images, name)
-        check_range = False
-    x = _to_float_tensor(images)
-    rank = len(ops.shape(x))
-    if rank == 3 and allow_single:
-        x = ops.expand_dims(x, 0)
-        single = True
-    elif rank == 4:
-        single = False
-    else:
-        expected = "(N, H, W, C) or a single (H, W, C) image" if allow_single else "(N, H, W, C)"
-        raise ValueError(
-            f"`{name}` must be a channels_last image batch of shape {expected}; "
-            f"received shape {tuple(ops.shape(x))}. Add a channel axis to "
-            "grayscale batches, e.g. images[..., None]."
-        )
-    if check_range:
-        check_value_range(x, name)
-    return x, single
-
-
-def check_fraction(value, name="fraction"):
-    """Raise `ValueError` unless `value` is a number in [0, 1].
-
-    Args:
-        value: The number to check.
-        name: Argument name used in the error message.
-
-    Returns:
-        `value` as a Python float.
-
-    Example:
-        >>> from keras_hopfield.corruptions import check_fraction
-        >>> check_fraction(0.25)
-        0.25
-    """
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number in [0, 1]; received {value!r}.") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1]; received {value}.")
-    return value
-
-
-def _check_nonnegative(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a non-negative number; received {value!r}.") from None
-    if not value >= 0.0 or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number >= 0; received {value}.")
-    return value
-
-
-def _check_seed(seed):
-    if seed is None or isinstance(seed, keras.random.SeedGenerator):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return int(seed)
-    raise ValueError(
-        "`seed` must be None, an int or a keras.random.SeedGenerator; "
-        f"received {seed!r} of type {type(seed).__name__}."
-    )
-
-
-class _SeedStream:
-    """Hands out seeds for successive random draws of one corruption call.
-
-    A `SeedGenerator` (or `None`) is returned as is, so every draw advances it;
-    an integer seed is turned into a different integer per draw, so that draws
-    inside one call are independent yet the whole call is reproducible and
-    stateless (usable inside `jax.jit` and `tf.data`).
-    """
-
-    def __init__(self, seed):
-        self.seed = _check_seed(seed)
-        self.count = 0
-
-    def __call__(self):
-        if self.seed is None or isinstance(self.seed, keras.random.SeedGenerator):
-            return self.seed
-        self.count += 1
-        return (self.seed * 1_000_003 + self.count * 7_919) % (2**31 - 1)
-
-
-def _finish(x, single):
-    return x[0] if single else x
 
 
 def _finish_masked(x, known, single):
@@ -280,51 +87,6 @@ def _known_from_scores(scores, fraction):
 
 
 # --------------------------------------------------------------------------
-# Additive noise
-# --------------------------------------------------------------------------
-
-
-def gaussian_noise(images, variance, clip=True, seed=None):
-    """Add zero-mean Gaussian noise of a given variance.
-
-    The corrupted image is
-
-        x~ = clip(x + sqrt(variance) * z, 0, 1),    z ~ N(0, I)
-
-    (without the clipping when `clip=False`). The predictive-coding memory
-    paper (Salvatori et al., 2021) uses variances 0.2 ... 2.0.
-
-    Args:
-        images: `(N, H, W, C)` batch (or `(H, W, C)` image) in [0, 1].
-        variance: Noise variance sigma^2 >= 0 (not the standard deviation).
-        clip: Whether to clip the result to the valid range [0, 1].
-        seed: int, `keras.random.SeedGenerator` or None.
-
-    Returns:
-        Backend tensor with the shape of `images`.
-
-    Raises:
-        ValueError: For a negative variance, a wrong rank or (eager) values
-            outside [0, 1].
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import gaussian_noise
-        >>> noisy = gaussian_noise(np.full((2, 8, 8, 1), 0.5), variance=0.2, seed=0)
-        >>> tuple(noisy.shape)
-        (2, 8, 8, 1)
-    """
-    variance = _check_nonnegative(variance, "variance")
-    seeds = _SeedStream(seed)
-    x, single = prepare_images(images)
-    noise = keras.random.normal(ops.shape(x), stddev=math.sqrt(variance), dtype=x.dtype, seed=seeds())
-    out = x + noise
-    if clip:
-        out = ops.clip(out, 0.0, 1.0)
-    return _finish(out, single)
-
-
-# --------------------------------------------------------------------------
 # Masks
 # --------------------------------------------------------------------------
 
@@ -354,6 +116,7 @@ def random_pixel_mask(images, fraction, fill_value=0.0, seed=None):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import random_pixel_mask
         >>> from keras_hopfield.corruptions import random_pixel_mask
         >>> x, known = random_pixel_mask(np.ones((1, 10, 10, 1)), 0.3, seed=0)
         >>> int(np.sum(~np.asarray(known)))
@@ -398,6 +161,7 @@ def perlin_noise(shape, frequency=7, seed=None, dtype=None):
         ValueError: For a frequency < 1 or a shape that is not `(N, H, W)`.
 
     Example:
+        >>> from keras_hopfield.corruptions import perlin_noise
         >>> from keras_hopfield.corruptions import perlin_noise
         >>> noise = perlin_noise((2, 28, 28), frequency=7, seed=0)
         >>> tuple(noise.shape)
@@ -466,6 +230,7 @@ def perlin_mask(images, fraction=1.0 / 3.0, frequency=7, fill_value=0.0, seed=No
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import perlin_mask
+        >>> from keras_hopfield.corruptions import perlin_mask
         >>> x, known = perlin_mask(np.ones((1, 28, 28, 1)), seed=0)
         >>> round(float(np.mean(~np.asarray(known))), 2)
         0.33
@@ -522,6 +287,7 @@ def random_patch_mask(
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import random_patch_mask
         >>> from keras_hopfield.corruptions import random_patch_mask
         >>> img = np.zeros((1, 20, 20, 1)); img[0, 5:15, 8:12] = 1.0
         >>> x, known = random_patch_mask(img, 0.5, seed=0)
@@ -674,6 +440,7 @@ def occlude_columns(images, amount, position="random", fill_value=0.0, seed=None
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import occlude_columns
+        >>> from keras_hopfield.corruptions import occlude_columns
         >>> x, known = occlude_columns(np.ones((1, 4, 6, 1)), 2, position="left")
         >>> np.asarray(known)[0, 0, :, 0].tolist()
         [False, False, True, True, True, True]
@@ -710,6 +477,7 @@ def occlude_rows(images, amount, position="random", fill_value=0.0, seed=None):
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import occlude_rows
+        >>> from keras_hopfield.corruptions import occlude_rows
         >>> x, known = occlude_rows(np.ones((1, 4, 2, 1)), 0.5, position="bottom")
         >>> np.asarray(known)[0, :, 0, 0].tolist()
         [True, True, False, False]
@@ -744,6 +512,7 @@ def keep_top_fraction(images, fraction=0.5, fill_value=0.0):
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import keep_top_fraction
+        >>> from keras_hopfield.corruptions import keep_top_fraction
         >>> x, known = keep_top_fraction(np.ones((1, 4, 4, 1)), 0.25)
         >>> np.asarray(known)[0, :, 0, 0].tolist()
         [True, False, False, False]
@@ -755,108 +524,8 @@ def keep_top_fraction(images, fraction=0.5, fill_value=0.0):
 
 
 # --------------------------------------------------------------------------
-# Photometric shifts
-# --------------------------------------------------------------------------
-
-
-def adjust_brightness(images, delta):
-    """Shift the brightness of every pixel by a constant.
-
-        x~ = clip(x + delta, 0, 1)
-
-    The CRHN robustness study sweeps delta as a perturbation strength.
-
-    Args:
-        images: `(N, H, W, C)` batch (or `(H, W, C)` image) in [0, 1].
-        delta: Additive shift (negative values darken).
-
-    Returns:
-        Backend tensor with the shape of `images`.
-
-    Raises:
-        ValueError: For a non-finite delta, a wrong rank or (eager) values
-            outside [0, 1].
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import adjust_brightness
-        >>> float(np.asarray(adjust_brightness(np.full((1, 2, 2, 1), 0.9), 0.2)).max())
-        1.0
-    """
-    delta = float(delta)
-    if not math.isfinite(delta):
-        raise ValueError(f"`delta` must be finite; received {delta}.")
-    x, single = prepare_images(images)
-    return _finish(ops.clip(x + delta, 0.0, 1.0), single)
-
-
-def adjust_contrast(images, factor):
-    """Scale the contrast of each image around its mean.
-
-        x~ = clip(mu + c * (x - mu), 0, 1),    mu = mean of the image over H, W, C
-
-    `c < 1` lowers and `c > 1` raises the contrast; `c = 0` gives a flat
-    image at the mean.
-
-    Args:
-        images: `(N, H, W, C)` batch (or `(H, W, C)` image) in [0, 1].
-        factor: Contrast factor c >= 0.
-
-    Returns:
-        Backend tensor with the shape of `images`.
-
-    Raises:
-        ValueError: For a negative factor, a wrong rank or (eager) values
-            outside [0, 1].
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import adjust_contrast
-        >>> img = np.array([0.2, 0.4, 0.6]).reshape(1, 1, 3, 1)
-        >>> bool(np.allclose(np.asarray(adjust_contrast(img, 0.5)).ravel(), [0.3, 0.4, 0.5]))
-        True
-    """
-    factor = _check_nonnegative(factor, "factor")
-    x, single = prepare_images(images)
-    mu = ops.mean(x, axis=(1, 2, 3), keepdims=True)
-    return _finish(ops.clip(mu + factor * (x - mu), 0.0, 1.0), single)
-
-
-# --------------------------------------------------------------------------
 # Keras layers
 # --------------------------------------------------------------------------
-
-
-class _CorruptionLayer(keras.layers.Layer):
-    """Shared machinery: seed generator, training switch, config."""
-
-    _returns_mask = False
-
-    def __init__(self, seed=None, apply_at_inference=False, **kwargs):
-        super().__init__(**kwargs)
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-            raise ValueError(f"`seed` must be None or an int; received {seed!r}.")
-        self.seed = None if seed is None else int(seed)
-        self.generator = keras.random.SeedGenerator(self.seed)
-        self.apply_at_inference = bool(apply_at_inference)
-        self.supports_masking = False
-        self.built = True
-
-    def _corrupt(self, inputs):
-        raise NotImplementedError
-
-    def call(self, inputs, training=False):
-        if training or self.apply_at_inference:
-            return self._corrupt(inputs)
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"seed": self.seed, "apply_at_inference": self.apply_at_inference})
-        return config
 
 
 class _MaskLayer(_CorruptionLayer):
@@ -899,48 +568,6 @@ class _MaskLayer(_CorruptionLayer):
 
 
 @keras.saving.register_keras_serializable(package="keras_hopfield")
-class GaussianNoise(_CorruptionLayer):
-    """Layer adding Gaussian noise of a given variance (see `gaussian_noise`).
-
-        x~ = clip(x + sqrt(variance) * z, 0, 1),    z ~ N(0, I)
-
-    Active with `training=True` (e.g. in `fit`) and the identity otherwise,
-    unless `apply_at_inference=True`. Unlike `keras.layers.GaussianNoise`,
-    the strength is a variance and the output is clipped to [0, 1].
-
-    Args:
-        variance: Noise variance >= 0.
-        clip: Whether to clip to [0, 1].
-        seed: Optional int seed for the layer's `keras.random.SeedGenerator`.
-        apply_at_inference: Corrupt also when `training` is False.
-        **kwargs: Base `keras.layers.Layer` arguments.
-
-    Returns:
-        The noisy images (same shape as the input).
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import GaussianNoise
-        >>> layer = GaussianNoise(0.2, seed=0, apply_at_inference=True)
-        >>> tuple(layer(np.full((2, 8, 8, 1), 0.5)).shape)
-        (2, 8, 8, 1)
-    """
-
-    def __init__(self, variance, clip=True, seed=None, apply_at_inference=False, **kwargs):
-        super().__init__(seed=seed, apply_at_inference=apply_at_inference, **kwargs)
-        self.variance = _check_nonnegative(variance, "variance")
-        self.clip = bool(clip)
-
-    def _corrupt(self, inputs):
-        return gaussian_noise(inputs, self.variance, clip=self.clip, seed=self.generator)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"variance": self.variance, "clip": self.clip})
-        return config
-
-
-@keras.saving.register_keras_serializable(package="keras_hopfield")
 class RandomPixelMask(_MaskLayer):
     """Layer obscuring a random fraction of pixels (see `random_pixel_mask`).
 
@@ -962,6 +589,7 @@ class RandomPixelMask(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import RandomPixelMask
         >>> from keras_hopfield.corruptions import RandomPixelMask
         >>> layer = RandomPixelMask(0.5, seed=0)
         >>> tuple(layer(np.ones((1, 4, 4, 1)), training=True).shape)
@@ -1004,6 +632,7 @@ class PerlinMask(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import PerlinMask
         >>> from keras_hopfield.corruptions import PerlinMask
         >>> layer = PerlinMask(seed=0, apply_at_inference=True)
         >>> tuple(layer(np.ones((1, 28, 28, 1))).shape)
@@ -1056,6 +685,7 @@ class RandomPatchMask(_MaskLayer):
 
     Example:
         >>> import numpy as np
+        >>> from keras_hopfield.corruptions import RandomPatchMask
         >>> from keras_hopfield.corruptions import RandomPatchMask
         >>> layer = RandomPatchMask(0.5, seed=0, apply_at_inference=True)
         >>> tuple(layer(np.ones((1, 12, 12, 1))).shape)
@@ -1154,6 +784,7 @@ class ColumnOcclusion(_BandLayer):
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import ColumnOcclusion
+        >>> from keras_hopfield.corruptions import ColumnOcclusion
         >>> layer = ColumnOcclusion(2, position="left", apply_at_inference=True)
         >>> float(np.asarray(layer(np.ones((1, 4, 4, 1))))[0, 0, 0, 0])
         0.0
@@ -1186,6 +817,7 @@ class RowOcclusion(_BandLayer):
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import RowOcclusion
+        >>> from keras_hopfield.corruptions import RowOcclusion
         >>> layer = RowOcclusion(1, position="top", apply_at_inference=True)
         >>> float(np.asarray(layer(np.ones((1, 4, 4, 1))))[0, 0, 0, 0])
         0.0
@@ -1216,6 +848,7 @@ class KeepTopFraction(_MaskLayer):
     Example:
         >>> import numpy as np
         >>> from keras_hopfield.corruptions import KeepTopFraction
+        >>> from keras_hopfield.corruptions import KeepTopFraction
         >>> layer = KeepTopFraction(0.5, apply_at_inference=True)
         >>> float(np.asarray(layer(np.ones((1, 4, 4, 1))))[0, 3, 0, 0])
         0.0
@@ -1232,86 +865,4 @@ class KeepTopFraction(_MaskLayer):
     def get_config(self):
         config = super().get_config()
         config.update({"fraction": self.fraction})
-        return config
-
-
-@keras.saving.register_keras_serializable(package="keras_hopfield")
-class Brightness(_CorruptionLayer):
-    """Layer shifting brightness (see `adjust_brightness`).
-
-        x~ = clip(x + delta, 0, 1)
-
-    Deterministic. Active with `training=True` and the identity otherwise,
-    unless `apply_at_inference=True`. For random brightness augmentation use
-    `keras.layers.RandomBrightness`.
-
-    Args:
-        delta: Additive shift.
-        apply_at_inference: Corrupt also when `training` is False.
-        **kwargs: Base `keras.layers.Layer` arguments (and an unused `seed`).
-
-    Returns:
-        The shifted images.
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import Brightness
-        >>> layer = Brightness(0.25, apply_at_inference=True)
-        >>> float(np.asarray(layer(np.full((1, 2, 2, 1), 0.5))).max())
-        0.75
-    """
-
-    def __init__(self, delta, apply_at_inference=False, **kwargs):
-        seed = kwargs.pop("seed", None)
-        super().__init__(seed=seed, apply_at_inference=apply_at_inference, **kwargs)
-        self.delta = float(delta)
-        if not math.isfinite(self.delta):
-            raise ValueError(f"`delta` must be finite; received {delta}.")
-
-    def _corrupt(self, inputs):
-        return adjust_brightness(inputs, self.delta)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"delta": self.delta})
-        return config
-
-
-@keras.saving.register_keras_serializable(package="keras_hopfield")
-class Contrast(_CorruptionLayer):
-    """Layer scaling contrast around the per-image mean (see `adjust_contrast`).
-
-        x~ = clip(mu + c * (x - mu), 0, 1)
-
-    Deterministic. Active with `training=True` and the identity otherwise,
-    unless `apply_at_inference=True`. For random contrast augmentation use
-    `keras.layers.RandomContrast`.
-
-    Args:
-        factor: Contrast factor c >= 0.
-        apply_at_inference: Corrupt also when `training` is False.
-        **kwargs: Base `keras.layers.Layer` arguments (and an unused `seed`).
-
-    Returns:
-        The contrast-adjusted images.
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_hopfield.corruptions import Contrast
-        >>> layer = Contrast(0.0, apply_at_inference=True)
-        >>> float(np.asarray(layer(np.array([0.0, 1.0]).reshape(1, 1, 2, 1))).max())
-        0.5
-    """
-
-    def __init__(self, factor, apply_at_inference=False, **kwargs):
-        seed = kwargs.pop("seed", None)
-        super().__init__(seed=seed, apply_at_inference=apply_at_inference, **kwargs)
-        self.factor = _check_nonnegative(factor, "factor")
-
-    def _corrupt(self, inputs):
-        return adjust_contrast(inputs, self.factor)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"factor": self.factor})
         return config
