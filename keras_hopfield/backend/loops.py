@@ -186,6 +186,7 @@ def while_loop(cond, body, loop_vars, maximum_iterations=None):
 
     Example:
         >>> from keras import ops
+        >>> from keras_hopfield.backend.loops import while_loop
         >>> i, x = while_loop(lambda i, x: x < 10.0, lambda i, x: (i + 1, x * 2.0),
         ...                   (ops.convert_to_tensor(0), ops.convert_to_tensor(1.0)))
         >>> int(i), float(x)
