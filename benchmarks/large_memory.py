@@ -77,6 +77,35 @@ def _reset_peak():
         return False
 
 
+def _set_threads(n):
+    """Intra-op threads of the backend (on a loaded machine 1 avoids waiting on descheduled threads)."""
+    if not n:
+        return
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(n)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
+def _thread_env(n):
+    """Environment of the subprocesses: JAX's XLA CPU threads are fixed when it is imported."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    if n:
+        env["OMP_NUM_THREADS"] = str(n)
+        if n == 1:
+            env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1").strip()
+    return env
+
+
 def _contender(path, beta, chunk_size):
     import keras
     from keras import ops
@@ -123,6 +152,7 @@ def worker(args):
 
     import keras  # noqa: F401 - the backend import is part of the baseline
 
+    _set_threads(args.threads)
     mode = modes_for_backend(args.tf_mode)[0]
     base_kb = _status_kb("VmRSS")
     xs = _data(args.n, args)
@@ -162,6 +192,7 @@ def timer(args):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _harness import modes_for_backend, time_interleaved
 
+    _set_threads(args.threads)
     mode = modes_for_backend(args.tf_mode)[0]
     xs = _data(args.n, args)
     names, thunks = [], []
@@ -178,9 +209,9 @@ def timer(args):
     print(json.dumps({"n": args.n, "phase": args.phase, "mode": mode, "ms": dict(zip(names, [1e3 * m for m in medians]))}))
 
 
-def _run(cmd):
+def _run(cmd, threads):
     env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(_thread_env(threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -193,6 +224,8 @@ def _common_flags(args):
     flags = ["--dim", str(args.dim), "--queries", str(args.queries), "--beta", str(args.beta)]
     flags += ["--seed", str(args.seed), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
     flags += ["--tf-mode", args.tf_mode]
+    if args.threads:
+        flags += ["--threads", str(args.threads)]
     if args.chunk_size:
         flags += ["--chunk-size", str(args.chunk_size)]
     return flags
@@ -223,6 +256,8 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tf-mode", choices=["graph", "xla"], default="graph")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads of every run (1 on a loaded machine: no waiting on descheduled threads)")
     p.add_argument("--skip-timing", action="store_true", help="memory runs only")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
     p.add_argument("--json", type=str, default=None, help="write the results here")
@@ -253,7 +288,7 @@ def main(argv=None):
     print(f"command: {command}")
     print(f"backend {BACKEND} ({modes_for_backend(args.tf_mode)[0]}), keras {keras.__version__}, d={args.dim}, "
           f"queries={args.queries}, β={args.beta}, budget {args.budget_mb:.0f} MB, "
-          f"pattern size {4 * args.dim} B, load average {os.getloadavg()[0]:.1f}")
+          f"pattern size {4 * args.dim} B, threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.1f}")
     me = [sys.executable, str(Path(__file__).resolve())]
     flags = _common_flags(args)
     rows, timings, over_budget, failures = [], [], {}, []
@@ -263,7 +298,7 @@ def main(argv=None):
             for path in args.paths:
                 if (path, phase) in over_budget:
                     continue
-                result, error = _run(me + ["--worker", "--path", path, "--phase", phase, "--n", str(n)] + flags)
+                result, error = _run(me + ["--worker", "--path", path, "--phase", phase, "--n", str(n)] + flags, args.threads)
                 if result is None:
                     # A crash (e.g. an allocation failure) counts as out of budget.
                     failures.append({"path": path, "n": n, "phase": phase, "error": error})
@@ -282,7 +317,7 @@ def main(argv=None):
                       f"{result['ms']:9.1f} ms{status}", flush=True)
             if not args.skip_timing and len(fitting) >= 1:
                 extra = ["--chunk-sizes"] + [str(c) for c in args.chunk_sizes] if args.chunk_sizes and n == sizes[-1] else []
-                result, error = _run(me + ["--timer", "--phase", phase, "--n", str(n), "--time-paths"] + fitting + flags + extra)
+                result, error = _run(me + ["--timer", "--phase", phase, "--n", str(n), "--time-paths"] + fitting + flags + extra, args.threads)
                 if result is None:
                     failures.append({"timer": True, "n": n, "phase": phase, "error": error})
                     print(f"{phase:8s} N={n:>9,d} timing FAILED ({error})")
@@ -327,6 +362,7 @@ def main(argv=None):
         "queries": args.queries,
         "beta": args.beta,
         "budget_mb": args.budget_mb,
+        "threads": args.threads,
         "pattern_bytes": 4 * args.dim,
         "sizes": sizes,
         "rows": rows,

@@ -21,6 +21,7 @@ import numpy as np
 from keras import ops
 
 from keras_hopfield.backend import kernels
+from keras_hopfield.backend.custom_gradient import compile_on_jax, with_custom_gradient
 from keras_hopfield.backend.loops import fixed_loop, fixed_scan
 
 SEPARATIONS = ("softmax", "sparsemax", "entmax15")
@@ -723,12 +724,10 @@ def _blocks(n, chunk):
     return n // chunk, n % chunk
 
 
-def _block_scores(q, kc, beta, mc, neg):
-    raw = ops.matmul(q, ops.swapaxes(ops.cast(kc, q.dtype), -1, -2))
-    s = raw * beta
-    if mc is not None:
-        s = ops.where(mc, s, neg)
-    return raw, s
+def _block_scores(qb, kc, mc, neg):
+    """Scaled scores `β qᵀk` of one block (`qb = β q`), hidden ones set to `neg`."""
+    s = ops.matmul(qb, ops.swapaxes(ops.cast(kc, qb.dtype), -1, -2))
+    return s if mc is None else ops.where(mc, s, neg)
 
 
 def _stream_forward(q, k, v, beta, mask, chunk, value_mode):
@@ -740,11 +739,12 @@ def _stream_forward(q, k, v, beta, mask, chunk, value_mode):
     """
     neg = _floatx_min(q.dtype)
     n_full, rem = _blocks(k.shape[-2], chunk)
+    qb = q * beta  # β folded into the states once, not into every block of scores
 
     def block(carry, start, size):
         kc = _rows(k, start, size)
         mc = _cols(mask, start, size)
-        _, s = _block_scores(q, kc, beta, mc, neg)
+        s = _block_scores(qb, kc, mc, neg)
         s_max = ops.max(s, axis=-1, keepdims=True)
         m_new = s_max if carry is None else ops.maximum(carry[0], s_max)
         p = ops.exp(s - m_new)
@@ -785,16 +785,18 @@ def _stream_backward(q, k, v, beta, mask, out, lse, d_out, d_lse, chunk, value_m
     """Gradients of `_stream_forward` by recomputing each block's scores.
 
     With `p = exp(s − lse)` and `D = Σ_j dO_j O_j` per state, the score
-    gradient is `ds = p ⊙ (dO Vᵀ − D + d_lse)`; then `dq = β ds K`,
-    `dk = β dsᵀ q (+ pᵀ dO when V = K)`, `dv = pᵀ dO`, `dβ = Σ ds ⊙ qᵀk`.
-    Only one block of scores exists at a time; `dk`/`dv` are written block by
-    block (`fixed_scan`), so memory is the inputs' size plus one block.
+    gradient is `ds = p ⊙ (dO Vᵀ − D + d_lse)`. With `G = Σ_blocks ds K`:
+    `dq = β G`, `dβ = Σ q ⊙ G` (since `Σ_j ds_j qᵀk_j = qᵀ G`),
+    `dk = dsᵀ (β q) (+ pᵀ dO when V = K)`, `dv = pᵀ dO`. Only one block of
+    scores exists at a time; `dk`/`dv` are written block by block
+    (`fixed_scan`), so memory is the inputs' size plus one block.
     """
     neg = _floatx_min(q.dtype)
     n = k.shape[-2]
     n_full, rem = _blocks(n, chunk)
     need_k = needs[1]
     need_v = value_mode == "separate" and needs[2]
+    qb = q * beta
     lse_ = ops.expand_dims(lse, -1)
     g = ops.expand_dims(ops.cast(d_lse, q.dtype), -1)
     if value_mode != "none":
@@ -803,52 +805,44 @@ def _stream_backward(q, k, v, beta, mask, out, lse, d_out, d_lse, chunk, value_m
     k_shape = tuple(k.shape[:-2])
     v_shape = None if v is None else tuple(v.shape[:-2])
 
-    def block(carry, start, size):
-        dq, db = carry
-        kc = _rows(k, start, size)
+    def block(acc, start, size):
+        kc = ops.cast(_rows(k, start, size), q.dtype)
         mc = _cols(mask, start, size)
-        kc32 = ops.cast(kc, q.dtype)
-        raw, s = _block_scores(q, kc, beta, mc, neg)
-        p = ops.exp(s - lse_)
+        p = ops.exp(_block_scores(qb, kc, mc, neg) - lse_)
         if mc is not None:
             p = ops.where(mc, p, 0.0)
         if value_mode != "none":
-            vc32 = kc32 if value_mode == "same" else ops.cast(_rows(v, start, size), q.dtype)
-            ds = p * (ops.matmul(d_out, ops.swapaxes(vc32, -1, -2)) + g)
+            vc = kc if value_mode == "same" else ops.cast(_rows(v, start, size), q.dtype)
+            ds = p * (ops.matmul(d_out, ops.swapaxes(vc, -1, -2)) + g)
         else:
             ds = p * g
-        dsb = ds * beta
-        dq = dq + ops.matmul(dsb, kc32)
-        db = db + ops.sum(ds * raw, axis=-1, keepdims=True)
+        acc = acc + ops.matmul(ds, kc)
         ys = ()
         if need_k:
-            dk = ops.matmul(ops.swapaxes(dsb, -1, -2), q)
+            dk = ops.matmul(ops.swapaxes(ds, -1, -2), qb)
             if value_mode == "same":
                 dk = dk + ops.matmul(ops.swapaxes(p, -1, -2), d_out)
             ys += (ops.cast(_reduce_to(dk, k_shape + dk.shape[-2:]), k.dtype),)
         if need_v:
             dv = ops.matmul(ops.swapaxes(p, -1, -2), d_out)
             ys += (ops.cast(_reduce_to(dv, v_shape + dv.shape[-2:]), v.dtype),)
-        return (dq, db), ys
+        return acc, ys
 
-    dq = ops.zeros_like(q) + ops.zeros_like(lse_)  # the broadcast (..., L, d) shape
-    db = ops.zeros_like(lse_)
-    carry = (dq, db)
+    acc = ops.zeros_like(q) + ops.zeros_like(lse_)  # G, in the broadcast (..., L, d) shape
     parts = []
     if n_full:
         if need_k or need_v:
-            carry, ys = fixed_scan(n_full, lambda i, c: block(c, i * chunk, chunk), carry)
+            acc, ys = fixed_scan(n_full, lambda i, a: block(a, i * chunk, chunk), acc)
             parts.append(ys)
         else:
-            carry = fixed_loop(n_full, lambda i, c: block(c, i * chunk, chunk)[0], carry)
+            acc = fixed_loop(n_full, lambda i, a: block(a, i * chunk, chunk)[0], acc)
     if rem:
-        carry, ys = block(carry, n_full * chunk, rem)
+        acc, ys = block(acc, n_full * chunk, rem)
         parts.append(tuple(ops.expand_dims(y, 0) for y in ys))
-    dq, db = carry
     grads_kv = []
     for j in range(int(need_k) + int(need_v)):
         blocks = []
-        for part_index, part in enumerate(parts):
+        for part in parts:
             y = part[j]  # (n_blocks, *lead, size, d)
             lead = y.shape[1:-2]
             if all(s == 1 for s in lead):
@@ -862,16 +856,14 @@ def _stream_backward(q, k, v, beta, mask, out, lse, d_out, d_lse, chunk, value_m
         grads_kv.append(blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=-2))
     dk = grads_kv.pop(0) if need_k else None
     dv = grads_kv.pop(0) if need_v else None
-    dq = ops.cast(_reduce_to(dq, q.shape), q.dtype)
-    db = ops.cast(_reduce_to(db, beta.shape), beta.dtype)
-    grads = (dq, dk) + ((dv,) if value_mode == "separate" else ()) + (db,)
-    return grads
+    dq = ops.cast(_reduce_to(acc * beta, q.shape), q.dtype)
+    db = ops.cast(_reduce_to(ops.sum(q * acc, axis=-1, keepdims=True), beta.shape), beta.dtype)
+    return (dq, dk) + ((dv,) if value_mode == "separate" else ()) + (db,)
 
 
 @functools.lru_cache(maxsize=128)
 def _stream_op(backend, chunk, value_mode, has_mask):
     """The streaming softmax as one differentiable op (cached per static setting)."""
-    from keras_hopfield.backend.custom_gradient import with_custom_gradient
 
     separate_v = value_mode == "separate"
     n_diff = 4 if separate_v else 3
@@ -941,13 +933,13 @@ def _stream_top_k(q, k, beta, mask, chunk, kk):
     ones by one `top_k` over `kk + chunk` values. No gradient flows here; the
     kept scores are recomputed from the gathered patterns.
     """
-    q, k, beta = ops.stop_gradient(q), ops.stop_gradient(k), ops.stop_gradient(beta)
+    qb, k = ops.stop_gradient(q * beta), ops.stop_gradient(k)
     neg = _floatx_min(q.dtype)
     n_full, rem = _blocks(k.shape[-2], chunk)
 
     def scores(start, size):
         mc = _cols(mask, start, size)
-        _, s = _block_scores(q, _rows(k, start, size), beta, mc, neg)
+        s = _block_scores(qb, _rows(k, start, size), mc, neg)
         return s, (None if mc is None else ops.broadcast_to(mc, ops.shape(s)))
 
     def first(size):
@@ -1007,14 +999,28 @@ def _chunked_update(state, memory, value, beta, separation, mask, chunk_size, to
     value = None if value is None else ops.convert_to_tensor(value)
     in_dtype = keras.backend.standardize_dtype(state.dtype)
     q, beta_t, mask, chunk, n = _chunked_inputs(state, memory, beta, mask, chunk_size, top_k)
-    if top_k is None:
-        out, _ = _stream_softmax(q, memory, value, beta_t, mask, chunk)
-    else:
-        s, visible, idx, k_sel = _top_k_scores(q, memory, beta_t, mask, chunk, top_k, n)
-        p = separate(s, separation, axis=-1, mask=visible)
-        v_sel = k_sel if value is None else ops.cast(_gather_rows(value, idx), q.dtype)
-        out = ops.squeeze(ops.matmul(ops.expand_dims(p, -2), v_sel), -2)
-    return ops.cast(out, in_dtype)
+    fn = _chunked_update_fn(keras.backend.backend(), separation, chunk, top_k, n, value is not None, in_dtype)
+    return fn(q, memory, value, beta_t, mask)
+
+
+@functools.lru_cache(maxsize=128)
+def _chunked_update_fn(backend, separation, chunk, top_k, n, separate_values, out_dtype):
+    """The chunked update for one static setting, compiled once per shape on JAX.
+
+    (Eager JAX would otherwise trace and compile each block loop on every call.)
+    """
+
+    def fn(q, memory, value, beta, mask):
+        if top_k is None:
+            out, _ = _stream_softmax(q, memory, value, beta, mask, chunk)
+        else:
+            s, visible, idx, k_sel = _top_k_scores(q, memory, beta, mask, chunk, top_k, n)
+            p = separate(s, separation, axis=-1, mask=visible)
+            v_sel = k_sel if value is None else ops.cast(_gather_rows(value, idx), q.dtype)
+            out = ops.squeeze(ops.matmul(ops.expand_dims(p, -2), v_sel), -2)
+        return ops.cast(out, out_dtype)
+
+    return compile_on_jax(fn)
 
 
 def _stream_masked_max(sq_norms, mask, chunk):
@@ -1047,6 +1053,15 @@ def _stream_masked_max(sq_norms, mask, chunk):
 def _chunked_energy(state, memory, beta, separation, mask, chunk_size, top_k):
     state, memory = ops.convert_to_tensor(state), ops.convert_to_tensor(memory)
     q, beta_t, mask, chunk, n = _chunked_inputs(state, memory, beta, mask, chunk_size, top_k)
+    return _chunked_energy_fn(keras.backend.backend(), separation, chunk, top_k, n)(q, memory, beta_t, mask)
+
+
+@functools.lru_cache(maxsize=128)
+def _chunked_energy_fn(backend, separation, chunk, top_k, n):
+    return compile_on_jax(functools.partial(_chunked_energy_impl, separation=separation, chunk=chunk, top_k=top_k, n=n))
+
+
+def _chunked_energy_impl(q, memory, beta_t, mask, separation, chunk, top_k, n):
     beta_e = ops.squeeze(beta_t, axis=-1) if len(beta_t.shape) > 0 else beta_t
     if top_k is None:
         _, conj = _stream_softmax(q, memory, None, beta_t, mask, chunk, need_out=False)

@@ -14,7 +14,7 @@ PyTorch; the math of both passes is written with `keras.ops` by the caller.
 
 import keras
 
-__all__ = ["with_custom_gradient"]
+__all__ = ["with_custom_gradient", "compile_on_jax"]
 
 
 def with_custom_gradient(forward, backward, num_differentiable):
@@ -124,3 +124,23 @@ def _torch(forward, backward, k):
         return tuple(Fn.apply(*tensors))
 
     return f
+
+
+def compile_on_jax(fn):
+    """`jax.jit(fn)` on JAX, `fn` elsewhere.
+
+    For functions built once per static setting (and cached): eager JAX would
+    trace and compile their `lax` loops afresh on every call, while a jitted
+    function compiles once per input shape and is inlined into an enclosing
+    `jit`. TensorFlow and PyTorch run the function as it is.
+
+    Example:
+        >>> from keras import ops
+        >>> float(compile_on_jax(lambda x: x + 1.0)(ops.convert_to_tensor(1.0)))
+        2.0
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
