@@ -46,6 +46,10 @@ def parse_args(argv=None):
     p.add_argument("--beta", type=positive_float, default=64.0, help="inverse temperature β")
     p.add_argument("--noise", type=float, default=0.5, help="norm of the query noise (patterns have norm 1)")
     p.add_argument("--top-k", type=int, default=16, help="also run the lookup keeping the k best patterns (0: skip)")
+    p.add_argument("--retrieval", choices=["auto", "dense", "chunked"], default="auto",
+                   help="the layers' retrieval path (auto: chunked from functional.AUTO_CHUNKED_MIN_PATTERNS on)")
+    p.add_argument("--check-queries", type=int, default=8,
+                   help="queries also read out by the dense path, to check the two agree (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="20 000 patterns, 256 queries (smoke test)")
     p.add_argument("--out", default=None, help="folder of the result JSON (default: print only)")
@@ -105,21 +109,32 @@ def main(argv=None):
 
     results = {}
     for name, top_k in [("softmax", None)] + ([(f"top_k={args.top_k}", args.top_k)] if args.top_k else []):
-        layer = HopfieldLookup.pure(beta=args.beta, memory_size=args.patterns, top_k=top_k)
+        layer = HopfieldLookup.pure(beta=args.beta, memory_size=args.patterns, top_k=top_k, retrieval=args.retrieval)
         layer.build((None, args.dim))
         layer.stored_patterns.assign(patterns)
         path = layer.retrieval_path(args.patterns)
         out, sec = _lookup(layer, queries, args.batch_size)
         accuracy, cosine = _scores(out, patterns, targets)
+        check = None
+        if args.check_queries:
+            # The same read-out through the dense path, on a few queries (a small association matrix).
+            dense = HopfieldLookup.pure(beta=args.beta, memory_size=args.patterns, top_k=top_k, retrieval="dense")
+            dense.build((None, args.dim))
+            dense.stored_patterns.assign(patterns)
+            few = queries[: args.check_queries]
+            check = float(np.abs(keras.ops.convert_to_numpy(dense(few)) - out[: args.check_queries]).max())
+            del dense
         results[name] = {
             "path": path,
+            "max_abs_diff_to_dense": check,
             "retrieved": accuracy,
             "mean_cosine_to_target": cosine,
             "ms_per_batch": 1e3 * sec,
             "peak_rss_mb_so_far": _peak_rss_mb(),
         }
         print(f"{name:10s} path={path:8s} retrieved {100 * accuracy:5.1f} %  mean cosine {cosine:.4f}  "
-              f"{1e3 * sec:8.1f} ms per batch of {args.batch_size}  peak RSS so far {_peak_rss_mb():.0f} MB", flush=True)
+              f"{1e3 * sec:8.1f} ms per batch of {args.batch_size}  peak RSS so far {_peak_rss_mb():.0f} MB"
+              + ("" if check is None else f"  max |this − dense| {check:.1e} ({args.check_queries} queries)"), flush=True)
         del layer
     dense_mb = args.batch_size * args.patterns * 4 / 2**20
     info = {
