@@ -30,8 +30,12 @@ larger N are then not run for it (the score matrix only grows).
 
 **Time.** For each N one more subprocess times every path that fits,
 interleaved (each repeat calls every contender once, in rotating order), so
-machine load hits all alike; ratios are chunked / dense and chunked / dpa
-from that run.
+machine load hits all alike, and repeats until each contender has run for
+`--min-seconds` (at least `--repeats`, at most `--max-repeats` calls); ratios
+are chunked / dense and chunked / dpa of the medians from that run.
+`--chunk-sizes` adds chunked runs with other block sizes at the largest N.
+`--threads 1` pins every backend to one intra-op thread (on a shared machine
+a second thread mostly waits for its core).
 
 Usage:
 
@@ -44,6 +48,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import re
 import shlex
@@ -189,6 +194,8 @@ def worker(args):
 
 def timer(args):
     """Interleaved median times of the given paths at one N and phase; prints one JSON line."""
+    import time
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _harness import modes_for_backend, time_interleaved
 
@@ -205,8 +212,18 @@ def timer(args):
         thunks.append(_thunk("chunked", args.phase, xs, args_c, mode))
     del xs
     gc.collect()
-    medians, _ = time_interleaved(thunks, args.warmup + 1, args.repeats)
-    print(json.dumps({"n": args.n, "phase": args.phase, "mode": mode, "ms": dict(zip(names, [1e3 * m for m in medians]))}))
+    # Repeat until each contender has run for about `--min-seconds` (at least `--repeats` times):
+    # millisecond calls need many samples for a stable median on a loaded machine.
+    for t in thunks:
+        for _ in range(args.warmup + 1):
+            t()
+    t0 = time.perf_counter()
+    thunks[0]()
+    once = max(time.perf_counter() - t0, 1e-6)
+    repeats = int(min(max(args.repeats, math.ceil(args.min_seconds / once)), args.max_repeats))
+    medians, _ = time_interleaved(thunks, 0, repeats)
+    print(json.dumps({"n": args.n, "phase": args.phase, "mode": mode, "repeats": repeats,
+                      "ms": dict(zip(names, [1e3 * m for m in medians]))}))
 
 
 def _run(cmd, threads):
@@ -223,6 +240,7 @@ def _run(cmd, threads):
 def _common_flags(args):
     flags = ["--dim", str(args.dim), "--queries", str(args.queries), "--beta", str(args.beta)]
     flags += ["--seed", str(args.seed), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    flags += ["--min-seconds", str(args.min_seconds), "--max-repeats", str(args.max_repeats)]
     flags += ["--tf-mode", args.tf_mode]
     if args.threads:
         flags += ["--threads", str(args.threads)]
@@ -252,7 +270,9 @@ def main(argv=None):
     p.add_argument("--budget-mb", type=float, default=2048.0, help="memory budget of one call (peak MB)")
     p.add_argument("--chunk-size", type=int, default=None, help="block size of the chunked path (default: automatic)")
     p.add_argument("--chunk-sizes", type=int, nargs="+", default=None, help="also time these block sizes")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="calls per memory run; the minimum of the timing runs")
+    p.add_argument("--min-seconds", type=float, default=2.0, help="timing runs repeat until each contender ran this long")
+    p.add_argument("--max-repeats", type=int, default=200)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tf-mode", choices=["graph", "xla"], default="graph")
@@ -282,7 +302,7 @@ def main(argv=None):
 
     if args.quick:
         args.sizes = args.sizes or QUICK_SIZES
-        args.repeats, args.warmup = 1, 0
+        args.repeats, args.warmup, args.min_seconds = 1, 0, 0.0
     sizes = sorted(args.sizes or DEFAULT_SIZES)
     command = f"KERAS_BACKEND={BACKEND} python " + " ".join(shlex.quote(a) for a in [sys.argv[0]] + (argv or sys.argv[1:]))
     print(f"command: {command}")
@@ -330,7 +350,8 @@ def main(argv=None):
                     ratios["chunked/dpa"] = ms["chunked"] / ms["dpa"]
                 result["ratios"] = ratios
                 timings.append(result)
-                print(f"{phase:8s} N={n:>9,d} interleaved ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
+                print(f"{phase:8s} N={n:>9,d} interleaved ms ({result['repeats']} repeats): "
+                      + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
                       + ("  ratio " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()) if ratios else ""), flush=True)
 
     print(f"\ncommand: {command}")

@@ -341,8 +341,8 @@ def hopfield_update(
         retrieval: `"dense"` (the `(..., L, N)` association matrix),
             `"chunked"` (streaming log-sum-exp over blocks of stored patterns,
             memory independent of `L × N`) or `"auto"` (chunked from
-            `AUTO_CHUNKED_MIN_PATTERNS` stored patterns on); see
-            `resolve_retrieval`.
+            `AUTO_CHUNKED_MIN_PATTERNS` stored patterns on, when β is one
+            per state); see `resolve_retrieval`.
         chunk_size: Stored patterns per block of the chunked path (`None`:
             `default_chunk_size`).
         top_k: Retrieve from the `top_k` best-scoring stored patterns of each
@@ -351,7 +351,7 @@ def hopfield_update(
     Returns:
         `(..., L, d)` (or `(..., L, d_v)`) updated states.
     """
-    if resolve_retrieval(retrieval, memory.shape[-2], separation, top_k) == "chunked":
+    if _path(retrieval, memory, separation, top_k, beta) == "chunked":
         return _chunked_update(state, memory, value, beta, separation, mask, chunk_size, top_k)
     p = association(state, memory, beta, separation, mask, top_k)
     return ops.matmul(p, memory if value is None else value)
@@ -384,7 +384,7 @@ def hopfield_energy(
     Returns:
         `(..., L)` energies (float32 for half-precision inputs).
     """
-    if resolve_retrieval(retrieval, memory.shape[-2], separation, top_k) == "chunked":
+    if _path(retrieval, memory, separation, top_k, beta) == "chunked":
         return _chunked_energy(state, memory, beta, separation, mask, chunk_size, top_k)
     scores = _scores(state, memory)
     if keras.backend.standardize_dtype(state.dtype) != keras.backend.standardize_dtype(scores.dtype):
@@ -459,7 +459,7 @@ def hopfield_retrieve(
     """
     if int(max_steps) < 1:
         raise ValueError(f"`max_steps` must be an integer >= 1. Received: max_steps={max_steps}")
-    path = resolve_retrieval(retrieval, memory.shape[-2], separation, top_k)
+    path = _path(retrieval, memory, separation, top_k, beta)
     state, steps = hopfield_iterate(
         state, memory, beta, separation, mask, max_steps - 1, eps, unroll_for_gradients, path, chunk_size, top_k
     )
@@ -511,7 +511,7 @@ def hopfield_iterate(
     steps = ops.zeros(ops.shape(state)[:-1], dtype="int32")
     if n_updates <= 0:
         return state, steps
-    path = resolve_retrieval(retrieval, memory.shape[-2], separation, top_k)
+    path = _path(retrieval, memory, separation, top_k, beta)
     active = ops.ones(ops.shape(state)[:-1], dtype="bool")
     # Tensors travel in the carry and static settings pick a cached body, so
     # eager JAX reuses its traced loop across calls instead of re-tracing a
@@ -642,6 +642,16 @@ def resolve_retrieval(retrieval, num_patterns, separation="softmax", top_k=None)
     if streamable and num_patterns is not None and num_patterns >= AUTO_CHUNKED_MIN_PATTERNS:
         return "chunked"
     return "dense"
+
+
+def _path(retrieval, memory, separation, top_k, beta):
+    """`resolve_retrieval` for a call; `"auto"` also stays dense for a β per stored pattern."""
+    path = resolve_retrieval(retrieval, memory.shape[-2], separation, top_k)
+    if path == "chunked" and retrieval == "auto" and not isinstance(beta, (int, float)):
+        shape = tuple(getattr(beta, "shape", ()))
+        if len(shape) > 0 and shape[-1] not in (1, None):
+            return "dense"
+    return path
 
 
 def default_chunk_size(num_queries, num_patterns=None):

@@ -369,6 +369,10 @@ def test_auto_picks_chunked_from_the_threshold(monkeypatch, rng):
     assert HopfieldRetrieval(dropout=0.1).retrieval_path(t, training=True) == "dense"
     assert HopfieldRetrieval(dropout=0.1).retrieval_path(t, training=False) == "chunked"
     assert HopfieldRetrieval(retrieval="dense").retrieval_path(10 * t) == "dense"
+    # A β per stored pattern cannot be streamed: "auto" stays dense (and "chunked" says why, below).
+    q, y = T(np.ones((2, 4), "float32")), T(np.ones((t, 4), "float32"))
+    beta_per_pattern = T(np.full((1, t), 0.5, "float32"))
+    _close(F.hopfield_update(q, y, beta_per_pattern), np.ones((2, 4)))
 
     # Below a lowered threshold the layer runs its chunked path (and stays equal to dense).
     calls = []
