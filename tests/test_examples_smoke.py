@@ -112,3 +112,42 @@ def test_deployment_quick(tmp_path):
         assert row["max_abs_diff"] <= 1e-5, row  # the served artefact gives the Keras outputs
         if row["iterates"]:  # lookup, cban and crhn all iterate: the graph kept the loop
             assert row["loop_kept"] is True, row
+
+
+def test_large_memory_benchmark_quick(tmp_path):
+    path = tmp_path / "large_memory.json"
+    proc = run_script(
+        [str(REPO / "benchmarks" / "large_memory.py"), "--quick", "--phases", "forward", "--json", str(path)],
+        tmp_path,
+        timeout=300,
+    )
+    assert "command:" in proc.stdout and "ratio" in proc.stdout
+    result = json.loads(path.read_text())
+    assert result["backend"] == keras.backend.backend()
+    assert {(r["path"], r["n"]) for r in result["rows"]} == {
+        (p, n) for p in ("dense", "chunked", "dpa") for n in result["sizes"]
+    }
+    for r in result["rows"]:
+        assert r["peak_mb"] > 0 and r["ms"] > 0 and math.isfinite(r["ms"]), r
+    for t in result["timings"]:
+        assert {"chunked/dense", "chunked/dpa"} <= set(t["ratios"]), t
+        assert all(v > 0 and math.isfinite(v) for v in t["ratios"].values()), t
+    assert set(result["summary"]) == {f"{p}/forward" for p in ("dense", "chunked", "dpa")}
+    assert not result["failures"]
+
+
+def test_large_memory_lookup_quick(tmp_path):
+    out = tmp_path / "lookup"
+    script = str(REPO / "examples" / "large_memory_lookup.py")
+    proc = run_script([script, "--quick", "--retrieval", "chunked", "--out", str(out)], tmp_path)
+    assert "command:" in proc.stdout
+    result = json.loads((out / "large_memory_lookup.json").read_text())
+    assert result["backend"] == keras.backend.backend()
+    assert result["patterns"] == 20_000
+    assert set(result["results"]) == {"softmax", "top_k=16"}
+    for name, r in result["results"].items():
+        assert r["path"] == "chunked"
+        assert r["max_abs_diff_to_dense"] < 1e-5, (name, r)
+        assert 0.0 <= r["retrieved"] <= 1.0 and math.isfinite(r["mean_cosine_to_target"]), (name, r)
+        # Noise of norm 0.5 on unit patterns in 64 dimensions: the read-out finds the stored pattern.
+        assert r["retrieved"] > 0.9, (name, r)

@@ -12,6 +12,11 @@ Modules:
   off on the active backend (PyTorch's fused attention, short-axis softmax,
   the softmax-then-mix update of `ConvHNN2D`/`DeepHNN` as one autograd
   Function on torch).
+* `keras_hopfield.backend.custom_gradient`: a function with a hand-written
+  backward pass (`tf.custom_gradient`, `jax.custom_vjp`, a
+  `torch.autograd.Function`), used by the chunked retrieval of
+  `keras_hopfield.functional` to recompute block scores instead of storing
+  them; `compile_on_jax` jit-compiles such a function once per shape on JAX.
 * `keras_hopfield.backend.distribution`: what a layer or model needs to train
   correctly under `tf.distribute` (the global batch for gradient-free updates
   inside `call`, loss scaling, a clear error for what cannot be split); the

@@ -19,7 +19,7 @@ write a SavedModel.
 """
 
 import keras
-from keras import ops
+from keras import ops, tree
 
 __all__ = ["fixed_loop", "fixed_scan", "while_loop", "with_fixed_loop_gradient"]
 
@@ -137,6 +137,27 @@ def fixed_scan(n, body, init):
         carry = tf.nest.pack_sequence_as(c_structure, list(result[1 : 1 + k]))
         ys = tf.nest.pack_sequence_as(y_structure, [a.stack() for a in result[1 + k :]])
         return carry, ys
+
+    if backend == "torch":
+        import torch
+
+        if not torch.is_grad_enabled():
+            # No autograd graph (inference, or inside a custom backward pass):
+            # write each step's `y` into one preallocated buffer instead of
+            # keeping a list of them and stacking it (which holds both at once).
+            carry, y0 = body(0, init)
+            structure = tree.map_structure(lambda _: 0, y0)
+            flat0 = tree.flatten(y0)
+            bufs = [torch.empty((n,) + tuple(t.shape), dtype=t.dtype, device=t.device) for t in flat0]
+            for buf, t in zip(bufs, flat0):
+                buf[0] = t
+            del flat0, y0
+            for i in range(1, n):
+                carry, y = body(i, carry)
+                for buf, t in zip(bufs, tree.flatten(y)):
+                    buf[i] = t
+                del y
+            return carry, tree.pack_sequence_as(structure, bufs)
 
     def scan_body(state, _):
         i, carry = state

@@ -105,6 +105,22 @@ class HopfieldRetrieval(keras.layers.Layer):
         kernel_constraint: Constraint on the projection kernels.
         bias_constraint: Constraint on the projection biases.
         seed: Seed of the dropout.
+        retrieval: `"auto"` (default), `"dense"` or `"chunked"`. The dense
+            path forms the `(batch, heads, length, N)` association matrix; the
+            chunked path streams over blocks of `chunk_size` stored patterns
+            with a running log-sum-exp (exact, in memory independent of
+            `length × N`, gradients by recomputation; see
+            `keras_hopfield.functional.resolve_retrieval`). `"auto"` takes the
+            chunked path from `functional.AUTO_CHUNKED_MIN_PATTERNS` stored
+            patterns on, unless the call needs the association matrix
+            (`return_association`, dropout in training) or the separation is
+            sparse without `top_k`.
+        chunk_size: Stored patterns per block of the chunked path (`None`:
+            `functional.default_chunk_size`, about 2²¹ scores per block).
+        top_k: Keep only the `top_k` best-scoring stored patterns of each
+            state pattern (exact top-k; ties at the k-th score are all kept on
+            the dense path) and apply the separation to those. `None` keeps
+            every pattern.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -175,6 +191,9 @@ class HopfieldRetrieval(keras.layers.Layer):
         kernel_constraint=None,
         bias_constraint=None,
         seed=None,
+        retrieval="auto",
+        chunk_size=None,
+        top_k=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -234,6 +253,20 @@ class HopfieldRetrieval(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.seed = V.seed(owner, "seed", seed)
+        self.retrieval = V.choice(owner, "retrieval", retrieval, F.RETRIEVALS)
+        self.chunk_size = V.positive_int(owner, "chunk_size", chunk_size, allow_none=True)
+        self.top_k = V.positive_int(owner, "top_k", top_k, allow_none=True)
+        if retrieval == "chunked":
+            if self.separation != "softmax" and self.top_k is None:
+                raise ValueError(
+                    f"{owner}: `retrieval='chunked'` streams a softmax; separation={self.separation!r} needs the whole "
+                    "association row. Use separation='softmax', set `top_k`, or retrieval='dense'/'auto'."
+                )
+            if self.dropout > 0:
+                raise ValueError(
+                    f"{owner}: `retrieval='chunked'` never forms the association matrix, so it cannot apply "
+                    f"dropout={self.dropout} to it. Use retrieval='auto' (dense in training) or dropout=0."
+                )
         self.supports_masking = True
         self._dropout_layer = keras.layers.Dropout(self.dropout, seed=seed, dtype=self.dtype_policy)
 
@@ -329,6 +362,9 @@ class HopfieldRetrieval(keras.layers.Layer):
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
                 "seed": self.seed,
+                "retrieval": self.retrieval,
+                "chunk_size": self.chunk_size,
+                "top_k": self.top_k,
             }
         )
         return config
@@ -551,10 +587,31 @@ class HopfieldRetrieval(keras.layers.Layer):
             Q, K = self.association_norm(Q), self.association_norm(K)
         if self.value_from_memory:
             V = self.value_projection(K)
+        elif value is memory and self._values_are_keys():
+            # Static, unnormalised values equal to the keys: one tensor, not a copy
+            # (the chunked path then reads each block of stored patterns once).
+            V = K
         else:
             v = self.value_norm(value) if self.value_norm is not None else value
             V = self.value_projection(v) if self.value_projection is not None else self._heads(v, v_dim)
         return Q, K, V, query_mask, memory_mask, value_mask, q_rank2
+
+    def _values_are_keys(self):
+        return not (
+            self.project_memory
+            or self.project_value
+            or self.memory_norm is not None
+            or self.value_norm is not None
+            or self.association_norm is not None
+        )
+
+    def _heads_first(self, t, core):
+        """`(B, N, H, c)` → `(B, H, N, c)`; a free reshape for one head (no copy of a large memory)."""
+        t = ops.cast(t, core)
+        if self.num_heads == 1:
+            shape = ops.shape(t)
+            return ops.reshape(t, (shape[0], 1, shape[1], shape[3]))
+        return ops.transpose(t, (0, 2, 1, 3))
 
     def _prepare(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask):
         """`_project`, then heads first and the association mask.
@@ -568,7 +625,9 @@ class HopfieldRetrieval(keras.layers.Layer):
         )
         k_dim, v_dim = self._key_dim, self._value_dim
         core = self._core_dtype()
-        Q, K, V = (ops.transpose(ops.cast(t, core), (0, 2, 1, 3)) for t in (Q, K, V))
+        same = V is K
+        Q, K = self._heads_first(Q, core), self._heads_first(K, core)
+        V = K if same else self._heads_first(V, core)
 
         mask = None
         if memory_mask is not None or value_mask is not None:
@@ -649,13 +708,18 @@ class HopfieldRetrieval(keras.layers.Layer):
         saved = [_get_keras_mask(t) for t in inputs]
         for t in inputs:
             _set_keras_mask(t, None)
+        path = self.retrieval_path(
+            self._num_patterns(query if memory is None else memory), return_association, training
+        )
         try:
-            if self._can_fuse(query_mask, memory_mask, value_mask, association_mask, return_association, training):
+            if path == "dense" and self._can_fuse(
+                query_mask, memory_mask, value_mask, association_mask, return_association, training
+            ):
                 out = self._fused_call(query, memory, value)
                 p = None
             else:
                 out, p = self._explicit_call(
-                    query, memory, value, query_mask, memory_mask, value_mask, association_mask, training
+                    query, memory, value, query_mask, memory_mask, value_mask, association_mask, training, path
                 )
         finally:
             for t, m in zip(inputs, saved):
@@ -666,10 +730,69 @@ class HopfieldRetrieval(keras.layers.Layer):
             return out, p
         return out
 
+    def _num_patterns(self, memory):
+        n = memory.shape[-2]
+        return None if n is None else n + int(self.add_bias_pattern) + int(self.add_zero_pattern)
+
+    def retrieval_path(self, num_patterns, return_association=False, training=False):
+        """The path a call takes: `"dense"` or `"chunked"` (see the `retrieval` argument).
+
+        Args:
+            num_patterns: Stored patterns per head, bias/zero patterns included
+                (`None` if unknown).
+            return_association: Whether the call returns the association matrix.
+            training: Whether dropout applies.
+
+        Returns:
+            `"dense"` or `"chunked"`.
+        """
+        if self.retrieval == "chunked":
+            if return_association:
+                raise ValueError(
+                    "`return_association=True` needs the (batch, heads, length, N) association matrix, which "
+                    "`retrieval='chunked'` never forms. Use retrieval='auto' or 'dense' for that call."
+                )
+            return F.resolve_retrieval("chunked", num_patterns, self.separation, self.top_k)
+        if self.retrieval == "dense" or return_association or (self.dropout > 0 and training):
+            return "dense"
+        return F.resolve_retrieval("auto", num_patterns, self.separation, self.top_k)
+
+    def _fold(self, Q, K, V, mask):
+        """A memory shared by the batch: fold the batch into the state axis.
+
+        `Q` `(B, H, L, k)` with `K`/`V` `(1, H, N, ·)` becomes `(1, H, B·L, k)`,
+        so each block of stored patterns meets every state in one matrix
+        product (and gradients need no sum over a broadcast batch). Returns
+        `(Q, mask, unfold)` with `unfold` mapping `(1, H, B·L, c)` back to
+        `(B, H, L, c)`.
+        """
+        if K.shape[0] != 1 or V.shape[0] != 1 or Q.shape[0] == 1:
+            return Q, mask, lambda x: x
+        b, h, length, k = ops.shape(Q)
+        if self.num_heads == 1:
+            Qf = ops.reshape(Q, (1, 1, -1, k))
+        else:
+            Qf = ops.reshape(ops.transpose(Q, (1, 0, 2, 3)), (1, h, -1, k))
+        if mask is not None:
+            if len(mask.shape) == 3:
+                mask = ops.expand_dims(mask, 0)
+            if not (mask.shape[0] == 1 and mask.shape[2] == 1):
+                n_m = mask.shape[-1]
+                mask = ops.reshape(ops.broadcast_to(mask, (b, 1, length, n_m)), (1, 1, -1, n_m))
+
+        def unfold(x):
+            c = ops.shape(x)[-1]
+            if self.num_heads == 1:
+                return ops.reshape(x, (b, 1, length, c))
+            return ops.transpose(ops.reshape(x, (h, b, length, c)), (1, 0, 2, 3))
+
+        return Qf, mask, unfold
+
     def _can_fuse(self, query_mask, memory_mask, value_mask, association_mask, return_association, training):
         """One plain softmax step with no masks: `ops.dot_product_attention` computes it exactly."""
         return (
             prefers_fused_attention()
+            and self.top_k is None
             and self.separation == "softmax"
             and self.max_steps == 1
             and not return_association
@@ -692,14 +815,25 @@ class HopfieldRetrieval(keras.layers.Layer):
         out = ops.dot_product_attention(Q * ops.reshape(beta, (1, 1, self.num_heads, 1)), K, V, scale=1.0)
         return self._read_out(out, q_rank2)
 
-    def _explicit_call(self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training):
+    def _explicit_call(
+        self, query, memory, value, query_mask, memory_mask, value_mask, association_mask, training, path="dense"
+    ):
         Q, K, V, mask, beta, q_rank2 = self._prepare(
             query, memory, value, query_mask, memory_mask, value_mask, association_mask
         )
+        if path == "chunked":
+            Qf, maskf, unfold = self._fold(Q, K, V, mask)
+            opts = dict(retrieval="chunked", chunk_size=self.chunk_size, top_k=self.top_k)
+            state, _ = F.hopfield_iterate(
+                Qf, K, beta, self.separation, maskf, self.max_steps - 1, self.eps, unrolled=bool(training), **opts
+            )
+            out = F.hopfield_update(state, K, beta, None if V is K else V, self.separation, maskf, **opts)
+            return self._read_out(ops.transpose(unfold(out), (0, 2, 1, 3)), q_rank2), None
         state, _ = F.hopfield_iterate(
-            Q, K, beta, self.separation, mask, self.max_steps - 1, self.eps, unrolled=bool(training)
+            Q, K, beta, self.separation, mask, self.max_steps - 1, self.eps, unrolled=bool(training),
+            retrieval="dense", top_k=self.top_k,
         )
-        p = F.association(state, K, beta, self.separation, mask)
+        p = F.association(state, K, beta, self.separation, mask, top_k=self.top_k)
         p_used = self._dropout_layer(p, training=training) if self.dropout > 0 else p
         out = self._read_out(ops.transpose(ops.matmul(p_used, V), (0, 2, 1, 3)), q_rank2)
         p = ops.cast(p, self.compute_dtype)
@@ -766,7 +900,14 @@ class HopfieldRetrieval(keras.layers.Layer):
             raise ValueError(f"`reduction` must be 'sum' or 'none'. Received: reduction={reduction!r}")
         self._maybe_build_for(query, memory, value)
         Q, K, _, mask, beta, _ = self._prepare(query, memory, value, None, memory_mask, None, association_mask)
-        e = F.hopfield_energy(Q, K, beta, self.separation, mask)
+        if self.retrieval_path(K.shape[2]) == "chunked":
+            Qf, maskf, unfold = self._fold(Q, K, K, mask)
+            e = F.hopfield_energy(
+                Qf, K, beta, self.separation, maskf, retrieval="chunked", chunk_size=self.chunk_size, top_k=self.top_k
+            )
+            e = ops.squeeze(unfold(ops.expand_dims(e, -1)), -1)
+        else:
+            e = F.hopfield_energy(Q, K, beta, self.separation, mask, retrieval="dense", top_k=self.top_k)
         return ops.sum(e, axis=(1, 2)) if reduction == "sum" else e
 
     def trajectory(self, query, memory=None, value=None, memory_mask=None, association_mask=None, steps=None):
@@ -796,17 +937,20 @@ class HopfieldRetrieval(keras.layers.Layer):
         Q, K, V, mask, beta, q_rank2 = self._prepare(query, memory, value, None, memory_mask, None, association_mask)
         states, energies, assoc = [Q], [], []
         for _ in range(steps):
-            energies.append(ops.sum(F.hopfield_energy(states[-1], K, beta, self.separation, mask), axis=(1, 2)))
-            assoc.append(F.association(states[-1], K, beta, self.separation, mask))
+            energies.append(ops.sum(self._dense_energy(states[-1], K, beta, mask), axis=(1, 2)))
+            assoc.append(F.association(states[-1], K, beta, self.separation, mask, top_k=self.top_k))
             states.append(ops.matmul(assoc[-1], K))
-        energies.append(ops.sum(F.hopfield_energy(states[-1], K, beta, self.separation, mask), axis=(1, 2)))
-        assoc.append(F.association(states[-1], K, beta, self.separation, mask))
+        energies.append(ops.sum(self._dense_energy(states[-1], K, beta, mask), axis=(1, 2)))
+        assoc.append(F.association(states[-1], K, beta, self.separation, mask, top_k=self.top_k))
         return {
             "states": ops.stack(states),
             "energy": ops.stack(energies),
             "association": ops.stack(assoc),
             "output": self._read_out(ops.transpose(ops.matmul(assoc[-1], V), (0, 2, 1, 3)), q_rank2),
         }
+
+    def _dense_energy(self, Q, K, beta, mask):
+        return F.hopfield_energy(Q, K, beta, self.separation, mask, retrieval="dense", top_k=self.top_k)
 
     def _maybe_build_for(self, query, memory, value):
         if not self.built:
