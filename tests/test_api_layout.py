@@ -1,6 +1,9 @@
-"""The public API of `keras_hopfield.corruptions` and `keras_hopfield.attacks` is pinned (issue 28, Layout).
+"""The public API of `keras_hopfield.corruptions`, `keras_hopfield.attacks` and `keras_hopfield.functional`
+is pinned (issue 28, Layout).
 
-Both were single modules and are now packages split by kind. The names below were
+The first two were single modules and are now packages split by kind; `functional.py` and
+`functional_classical.py` became the `functional` package split by model family (the old
+`functional_classical` path re-exports its names). The names below were
 taken from the modules before the split (every public name defined in the module),
 so a name that goes missing, appears by accident or stays behind in the package's
 `__init__` fails here; the serialised names of the layers and the private helpers
@@ -30,6 +33,21 @@ ATTACKS = [
     "make_surrogate_autoencoder", "mifgsm", "nifgsm", "per_sample_loss", "pgd",
     "train_surrogate_autoencoder", "transfer_attack",
 ]
+# functional.py and functional_classical.py before the split (their `__all__` was exactly these).
+FUNCTIONAL = [
+    "ATTRACTOR_ACTIVATIONS", "AUTO_CHUNKED_MIN_PATTERNS", "RETRIEVALS", "SEPARATIONS", "SETTLE_LOSSES", "association",
+    "attractor_activation", "attractor_activation_derivative", "barrier", "barrier_of_preactivation",
+    "default_chunk_size", "entmax15", "global_fixed_point_beta", "hopfield_energy", "hopfield_iterate",
+    "hopfield_retrieve", "hopfield_update", "lse", "pattern_separation", "resolve_retrieval", "retrieval_beta",
+    "separate", "separation_conjugate", "settle_loss", "softmax", "sparsemax",
+]
+FUNCTIONAL_CLASSICAL = [
+    "DYNAMICS", "INTERACTIONS", "TIES", "binarize", "classical_energy", "classical_local_field",
+    "classical_parallel_step", "classical_sequential_sweep", "dam_capacity_estimate", "dam_classifier", "dam_energy",
+    "dam_sequential_sweep", "dam_unit_fields", "double_factorial", "hebb_weights", "interaction",
+    "interaction_derivative", "projector_update", "pseudo_inverse_weights", "run_classical_dynamics",
+    "run_dam_dynamics", "sign", "zero_diagonal",
+]
 # Everything but the three validation helpers was in `__all__` before the split too.
 CORRUPTIONS_ALL = sorted(set(CORRUPTIONS) - {"check_fraction", "check_value_range", "prepare_images"})
 ATTACKS_ALL = sorted(ATTACKS)
@@ -57,9 +75,40 @@ LAYOUT = {
             "make_surrogate_autoencoder", "train_surrogate_autoencoder", "transfer_attack", "evaluate_transfer",
         },
     },
+    "keras_hopfield.functional": {
+        "_common": set(),
+        "separation": {"SEPARATIONS", "lse", "softmax", "sparsemax", "entmax15", "separate", "separation_conjugate"},
+        "modern": {
+            "association", "hopfield_update", "hopfield_energy", "hopfield_iterate", "hopfield_retrieve",
+            "global_fixed_point_beta", "pattern_separation", "retrieval_beta",
+        },
+        "chunked": {"RETRIEVALS", "AUTO_CHUNKED_MIN_PATTERNS", "resolve_retrieval", "default_chunk_size"},
+        "attractor": {
+            "ATTRACTOR_ACTIVATIONS", "SETTLE_LOSSES", "attractor_activation", "attractor_activation_derivative",
+            "barrier", "barrier_of_preactivation", "settle_loss",
+        },
+        "classical": {
+            "DYNAMICS", "TIES", "sign", "binarize", "zero_diagonal", "hebb_weights", "pseudo_inverse_weights",
+            "projector_update", "classical_local_field", "classical_energy", "classical_parallel_step",
+            "classical_sequential_sweep", "run_classical_dynamics",
+        },
+        "dense_memory": {
+            "INTERACTIONS", "interaction", "interaction_derivative", "dam_energy", "dam_unit_fields",
+            "dam_sequential_sweep", "run_dam_dynamics", "dam_classifier", "double_factorial", "dam_capacity_estimate",
+        },
+    },
 }
-PINNED = {"keras_hopfield.corruptions": CORRUPTIONS, "keras_hopfield.attacks": ATTACKS}
-PINNED_ALL = {"keras_hopfield.corruptions": CORRUPTIONS_ALL, "keras_hopfield.attacks": ATTACKS_ALL}
+PINNED = {
+    "keras_hopfield.corruptions": CORRUPTIONS,
+    "keras_hopfield.attacks": ATTACKS,
+    # The package holds both former modules' names.
+    "keras_hopfield.functional": FUNCTIONAL + FUNCTIONAL_CLASSICAL,
+}
+PINNED_ALL = {
+    "keras_hopfield.corruptions": CORRUPTIONS_ALL,
+    "keras_hopfield.attacks": ATTACKS_ALL,
+    "keras_hopfield.functional": sorted(FUNCTIONAL + FUNCTIONAL_CLASSICAL),
+}
 
 
 def _public(module):
@@ -99,6 +148,25 @@ def test_the_packages_have_exactly_these_rooms():
         module = importlib.import_module(package)
         found = {m.name for m in pkgutil.iter_modules(module.__path__)}
         assert found == set(layout), (package, found)
+
+
+def test_the_old_functional_classical_path_keeps_its_names():
+    from keras_hopfield import functional, functional_classical
+
+    assert _public(functional_classical) == sorted(FUNCTIONAL_CLASSICAL)
+    assert sorted(functional_classical.__all__) == sorted(FUNCTIONAL_CLASSICAL)
+    for name in FUNCTIONAL_CLASSICAL:
+        exec(f"from keras_hopfield.functional_classical import {name}", {})
+        assert getattr(functional_classical, name) is getattr(functional, name), name
+
+
+def test_the_functional_api_page_documents_every_room():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api" / "functional.md").read_text()
+    for room in LAYOUT["keras_hopfield.functional"]:
+        if not room.startswith("_"):
+            assert f"::: keras_hopfield.functional.{room}\n" in text, room
 
 
 def test_layers_keep_their_registered_names():

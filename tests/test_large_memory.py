@@ -376,23 +376,23 @@ def test_auto_picks_chunked_from_the_threshold(monkeypatch, rng):
 
     # Below a lowered threshold the layer runs its chunked path (and stays equal to dense).
     calls = []
-    original = F._chunked_update
-    monkeypatch.setattr(F, "_chunked_update", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = F.modern._chunked_update  # where hopfield_update looks it up
+    monkeypatch.setattr(F.modern, "_chunked_update", lambda *a, **k: calls.append(1) or original(*a, **k))
     q = rng.normal(size=(2, 16)).astype("float32")
     memory = rng.normal(size=(40, 16)).astype("float32")
     auto = HopfieldRetrieval.pure(beta=1.0)
     small = auto(q, memory)
     assert not calls
-    monkeypatch.setattr(F, "AUTO_CHUNKED_MIN_PATTERNS", 40)
+    monkeypatch.setattr(F.chunked, "AUTO_CHUNKED_MIN_PATTERNS", 40)
     big = auto(q, memory)
     assert calls
     _close(big, small)
 
 
 def test_default_chunk_size():
-    assert F.default_chunk_size(128) == 16384
-    assert F.default_chunk_size(128, 10**6) == 15625  # a divisor: no shorter last block
-    assert F.default_chunk_size(128, 999_983) == 16384  # prime: a shorter last block
+    assert F.default_chunk_size(128) == 4096
+    assert F.default_chunk_size(128, 10**6) == 4000  # a divisor: no shorter last block
+    assert F.default_chunk_size(128, 999_983) == 4096  # prime: a shorter last block
     assert F.default_chunk_size(10**6) == 1024
     assert F.default_chunk_size(None, 100) == 100
 

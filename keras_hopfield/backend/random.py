@@ -5,7 +5,7 @@ is fine inside the loops of the TensorFlow (graph `while_loop`) and PyTorch
 (Python loop) backends, but a JAX loop body cannot update a variable: on JAX
 one seed is drawn *before* the loop and a distinct key is derived for every
 sweep from it (JAX random functions accept a key tensor as `seed`). Used by
-the sequential and stochastic dynamics of `keras_hopfield.functional_classical`.
+the sequential and stochastic dynamics of `keras_hopfield.functional.classical`.
 """
 
 import keras

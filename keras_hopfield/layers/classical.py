@@ -5,7 +5,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import _validation as V
-from keras_hopfield import functional_classical as fc
+from keras_hopfield import functional as fc
 from keras_hopfield.backend.distribution import global_batch
 
 __all__ = ["HebbianHopfield"]

@@ -5,7 +5,7 @@ import keras
 from keras import ops
 
 from keras_hopfield import _validation as V
-from keras_hopfield import functional_classical as fc
+from keras_hopfield import functional as fc
 
 __all__ = ["DenseAssociativeMemory"]
 
@@ -39,7 +39,7 @@ class DenseAssociativeMemory(keras.layers.Layer):
 
     `mode="classifier"`: the input is a visible vector `v` `(batch, N)` and the output
     the label units after one associative update from `c = −1`, computed in the dual
-    feed-forward form (see `keras_hopfield.functional_classical.dam_classifier`):
+    feed-forward form (see `keras_hopfield.functional.dense_memory.dam_classifier`):
 
     $$c_\\alpha = \\tanh\\Big(\\sum_\\mu F\\big((s_\\mu + 2\\xi^\\mu_\\alpha)/T\\big)
       - F\\big(s_\\mu/T\\big)\\Big), \\qquad

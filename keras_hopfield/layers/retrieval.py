@@ -116,7 +116,7 @@ class HopfieldRetrieval(keras.layers.Layer):
             (`return_association`, dropout in training) or the separation is
             sparse without `top_k`.
         chunk_size: Stored patterns per block of the chunked path (`None`:
-            `functional.default_chunk_size`, about 2²¹ scores per block).
+            `functional.default_chunk_size`, about 2¹⁹ scores per block).
         top_k: Keep only the `top_k` best-scoring stored patterns of each
             state pattern (exact top-k; ties at the k-th score are all kept on
             the dense path) and apply the separation to those. `None` keeps

@@ -46,9 +46,9 @@ from keras import ops
 
 from keras_hopfield import functional as F
 from keras_hopfield.backend.distribution import scale_loss
-from keras_hopfield.backend.loops import fixed_scan, while_loop
 from keras_hopfield.backend.export import while_loop_export_kwargs
-from keras_hopfield.backend.loops import fixed_scan
+from keras_hopfield.backend.loops import fixed_scan, while_loop
+from keras_hopfield.functional.attractor import _validate_attractor_activation
 from keras_hopfield.layers.cban import CBANBlock
 
 __all__ = ["CBAN"]
@@ -144,7 +144,7 @@ class CBAN(keras.Model):
         if not blocks or not all(isinstance(b, CBANBlock) for b in blocks):
             raise ValueError(f"`blocks` must be a non-empty list of CBANBlock layers. Received: {blocks!r}")
         self.blocks = blocks
-        F._validate_attractor_activation(activation, alpha)
+        _validate_attractor_activation(activation, alpha)
         self.activation = activation
         self.alpha = float(alpha)
         for name, value in (
