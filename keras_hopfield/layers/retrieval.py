@@ -807,12 +807,17 @@ class HopfieldRetrieval(keras.layers.Layer):
 
     def _fused_call(self, query, memory, value):
         Q, K, V, _, _, _, q_rank2 = self._project(query, memory, value, None, None, None)
-        b = ops.shape(Q)[0]
-        if K.shape[0] == 1:  # shared memory: a broadcast view, not a copy, on torch
-            K = ops.broadcast_to(K, (b,) + tuple(ops.shape(K)[1:]))
-            V = ops.broadcast_to(V, (b,) + tuple(ops.shape(V)[1:]))
         beta = ops.cast(ops.exp(self.log_beta), Q.dtype)
-        out = ops.dot_product_attention(Q * ops.reshape(beta, (1, 1, self.num_heads, 1)), K, V, scale=1.0)
+        Q = Q * ops.reshape(beta, (1, 1, self.num_heads, 1))
+        shape = ops.shape(Q)
+        fold = K.shape[0] == 1 and V.shape[0] == 1 and Q.shape[0] != 1
+        if fold:
+            # A memory shared by the batch: fold the batch into the query axis, `(1, B·L, H, k)`.
+            # Broadcasting the memory to the batch instead makes SDPA copy it once per batch element.
+            Q = ops.reshape(Q, (1, -1) + tuple(shape[2:]))
+        out = ops.dot_product_attention(Q, K, V, scale=1.0)
+        if fold:
+            out = ops.reshape(out, (shape[0], shape[1]) + tuple(ops.shape(out)[2:]))
         return self._read_out(out, q_rank2)
 
     def _explicit_call(
